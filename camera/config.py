@@ -1,0 +1,432 @@
+"""Device configuration: a TOML file in, one validated, frozen :class:`Config` out.
+
+Why it is built this way:
+
+- Strict and closed (``extra="forbid"``, ``strict=True``): a typo or a wrong type
+  in a firmware config must stop the device at boot, never silently fall back to
+  a default. A camera that quietly watches the wrong pin fails in the field.
+- Frozen: the capture loop, trigger and writer read the config concurrently;
+  none of them may change it mid-run. A different config means a restart.
+- Every field has a default, so no file at all is the built-in configuration of
+  SPEC sections 5-7 and a file only says what differs.
+- Every problem is one :class:`ConfigError` line,
+  ``"<file>: <dotted.key>: expected <what>, got <value>"`` (SPEC 10: bad input
+  exits 2 with one clear message and no traceback).
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from camera.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_INPUTS",
+    "BufferConfig",
+    "Config",
+    "ConsoleConfig",
+    "DeviceConfig",
+    "GestureConfig",
+    "GpsConfig",
+    "HalConfig",
+    "InputConfig",
+    "OutputConfig",
+    "RecordingConfig",
+    "VideoConfig",
+    "deep_merge",
+    "load_config",
+    "parse_config",
+]
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # a TOML bare key; also what an input may be named
+_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+
+#: SPEC 5 inputs. A file's ``[inputs.NAME]`` is merged key by key over these.
+DEFAULT_INPUTS: Mapping[str, Mapping[str, Any]] = {
+    "holster": {"pin": 17, "active": "high", "pull": "up", "debounce_ms": 20.0, "role": "holster"},
+    "button": {"pin": 27, "active": "low", "pull": "up", "debounce_ms": 30.0, "role": "button"},
+}
+
+
+class _At(ValueError):
+    """A problem found by our own checks: its one-line text, at ``loc`` below the validator."""
+
+    def __init__(self, text: str, loc: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{'.'.join(loc)}: {text}" if loc else text)
+        self.text, self.loc = text, loc
+
+
+def _describe(value: object) -> str:
+    """The offending value as a user would recognise it from TOML, short and on one line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "a very large integer"
+    text = repr(value) if isinstance(value, str | int | float) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _expected(what: str, value: object, loc: tuple[str, ...] = ()) -> _At:
+    return _At(f"expected {what}, got {_describe(value)}", loc)
+
+
+def _even(value: int) -> int:
+    if value % 2:
+        raise _expected("an even number (H.264 4:2:0 needs even frame sizes)", value)
+    return value
+
+
+def _min_width(value: int) -> int:
+    if value < 512:
+        raise _expected("at least 512 (the SPEC 8 frame-number code is 512x32 pixels)", value)
+    return value
+
+
+def _device_id(value: str) -> str:
+    if not _DEVICE_ID.fullmatch(value):
+        raise _expected("1-64 letters, digits or '-', not starting with '-'", value)
+    return value
+
+
+Pin = Annotated[int, Field(ge=0, le=27)]  # BCM numbering on the 40-pin header
+NonEmpty = Annotated[str, Field(min_length=1)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Megabytes = Annotated[float, Field(gt=0, le=4096)]  # allocated up front: keep it plausible
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class DeviceConfig(_Model):
+    """``[device]``: ``id`` goes into recording directory names, hence the narrow alphabet."""
+
+    id: Annotated[str, AfterValidator(_device_id)] = "BWC-0001"
+    storage: NonEmpty = "recordings"
+    board: Literal["sim", "pi"] = "sim"
+
+
+class HalConfig(_Model):
+    """``[hal]``: backend names overriding the board's defaults (None = board default)."""
+
+    clock: NonEmpty | None = None
+    gpio: NonEmpty | None = None
+    sensor: NonEmpty | None = None
+    storage: NonEmpty | None = None
+    worker: NonEmpty | None = None
+    camera: NonEmpty = "0"  # OpenCV source: device index, V4L2 path or video file
+
+    @field_validator("camera", mode="before")
+    @classmethod
+    def _index_as_text(cls, value: object) -> object:
+        """``camera = 0`` is the natural way to write a device index in TOML."""
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return str(value) if ok else value
+
+
+class VideoConfig(_Model):
+    """``[video]``: ``threads`` is fixed, not "auto", so output is reproducible across hosts."""
+
+    width: Annotated[int, Field(le=7680), AfterValidator(_min_width), AfterValidator(_even)] = 1280
+    height: Annotated[int, Field(ge=64, le=4320), AfterValidator(_even)] = 720
+    fps: Annotated[int, Field(ge=1, le=120)] = 30
+    codec: Literal["h264", "mjpeg"] = "h264"
+    encoder: Literal["auto", "libx264", "h264_v4l2m2m"] = "auto"
+    bitrate: Annotated[int, Field(gt=0)] = 4_000_000  # bits per second
+    gop: Annotated[int, Field(ge=1, le=600)] = 30  # frames per group of pictures
+    quality: Annotated[int, Field(ge=1, le=100)] = 80  # JPEG quality, mjpeg only
+    overlay: bool = True
+    threads: Annotated[int, Field(ge=1, le=16)] = 2
+
+
+class BufferConfig(_Model):
+    """``[buffer]``: the pre-event arena and the writer queue, both sized once at start-up."""
+
+    pre_event: Annotated[float, Field(gt=0, le=120)] = 30.0  # seconds
+    capacity_mb: Megabytes = 64.0  # ring buffer arena, 1 MB = 1e6 bytes
+    queue_mb: Megabytes = 16.0  # bound on bytes queued for the writer
+
+
+class RecordingConfig(_Model):
+    """``[recording]``."""
+
+    segment_seconds: PositiveFloat = 10.0
+
+
+class InputConfig(_Model):
+    """``[inputs.NAME]``: one GPIO input; ``pin``, ``active`` and ``role`` have no default."""
+
+    pin: Pin
+    active: Literal["high", "low"]
+    pull: Literal["up", "down", "none"] = "up"
+    debounce_ms: Annotated[float, Field(ge=0)] = 20.0
+    role: Literal["holster", "button"]
+
+
+class GestureConfig(_Model):
+    """``[gestures]``: button timing of SPEC 5, in seconds."""
+
+    double_press_window: PositiveFloat = 1.0
+    hold_seconds: PositiveFloat = 3.0
+
+
+class OutputConfig(_Model):
+    """``[outputs]``: BCM pins of the indicators; ``false`` (None) means not fitted."""
+
+    record_led: Pin | None = 22
+    status_led: Pin | None = 23
+    haptic: Pin | None = 24
+
+    @field_validator("record_led", "status_led", "haptic", mode="before")
+    @classmethod
+    def _false_disables(cls, value: object) -> object:
+        """TOML has no null, so ``false`` is how a file says an output is absent."""
+        if value is True:
+            raise _expected("a BCM pin 0..27 or false", value)
+        return None if value is False else value
+
+
+class _Serial(_Model):
+    enabled: bool = False
+    port: str = ""
+
+    @model_validator(mode="after")
+    def _port_when_enabled(self) -> _Serial:
+        if self.enabled and not self.port:
+            raise _expected("a serial port when enabled is true", self.port, ("port",))
+        return self
+
+
+class GpsConfig(_Serial):
+    """``[gps]``: NMEA receiver on a serial port."""
+
+    baudrate: Annotated[int, Field(gt=0)] = 9600
+
+
+class ConsoleConfig(_Serial):
+    """``[console]``: serial control console."""
+
+    baudrate: Annotated[int, Field(gt=0)] = 115200
+
+
+def _default_inputs() -> dict[str, InputConfig]:
+    return {name: InputConfig(**fields) for name, fields in DEFAULT_INPUTS.items()}
+
+
+class Config(_Model):
+    """The whole device configuration. Build it with :func:`load_config` or :func:`parse_config`.
+
+    ``inputs`` is typed as a read-only Mapping: treat it as part of the frozen config.
+    """
+
+    device: DeviceConfig = Field(default_factory=DeviceConfig)
+    hal: HalConfig = Field(default_factory=HalConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    inputs: Mapping[str, InputConfig] = Field(default_factory=_default_inputs)
+    gestures: GestureConfig = Field(default_factory=GestureConfig)
+    outputs: OutputConfig = Field(default_factory=OutputConfig)
+    gps: GpsConfig = Field(default_factory=GpsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        used: dict[int, str] = {}
+        pins = [(("inputs", n, "pin"), i.pin) for n, i in self.inputs.items()]
+        pins += [(("outputs", n), p) for n, p in self.outputs.model_dump().items() if p is not None]
+        for loc, pin in pins:
+            if not _BARE_KEY.fullmatch(loc[1]):
+                raise _At("expected an input name of letters, digits, '_' or '-'", loc[:2])
+            if pin in used:
+                raise _expected(f"a pin not already used by {used[pin]}", pin, loc)
+            used[pin] = _dotted(loc)
+        if self.buffer.capacity_mb * 8e6 < self.video.bitrate:  # exact: no float overflow
+            need = f"{self.video.bitrate / 8e6:g} (one second at video.bitrate)"
+            raise _expected(f"at least {need}", self.buffer.capacity_mb, ("buffer", "capacity_mb"))
+        return self
+
+
+# --- turning problems into one line ------------------------------------------------------
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "model_type": "a table",
+    "dict_type": "a table",
+    "model_attributes_type": "a table",
+    "literal_error": "{expected}",
+    "greater_than": "more than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+    "finite_number": "a finite number",
+    "string_too_short": "a non-empty string",
+    "invalid_key": "a string key",
+}
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """``video.width``; keys that are not TOML bare keys are quoted (and so stay on one line)."""
+    return ".".join(
+        k if isinstance(k, str) and _BARE_KEY.fullmatch(k) else json.dumps(str(k)) for k in loc
+    )
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the table holding ``loc[-1]``, for a "did you mean" hint."""
+    node: Any = Config
+    for part in loc[:-1]:
+        if get_origin(node) in (dict, Mapping):
+            node = get_args(node)[1]
+        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            node = node.model_fields[part].annotation
+        else:
+            return []
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _first_problem(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
+    """(location, text) of pydantic's first error, in our words."""
+    err = exc.errors()[0]
+    loc, kind, ctx = tuple(err["loc"]), err["type"], dict(err.get("ctx") or {})
+    if isinstance(ctx.get("error"), _At):
+        return loc + ctx["error"].loc, ctx["error"].text
+    if kind == "extra_forbidden":
+        hint = difflib.get_close_matches(str(loc[-1]), _keys_at(loc), n=1)
+        return loc, "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+    if kind == "missing":
+        return loc, "missing required key"
+    template = _EXPECTED.get(kind)
+    ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()}
+    what = template.format(**ctx) if template else err["msg"][:1].lower() + err["msg"][1:]
+    return loc, f"expected {what}, got {_describe(err['input'])}"
+
+
+def _line(source: str, where: str, text: str) -> str:
+    return " ".join(f"{source}: {where + ': ' if where else ''}{text}".splitlines())
+
+
+def _depth(data: Any, loc: tuple[Any, ...]) -> int:
+    """How many leading parts of ``loc`` exist in ``data``."""
+    for n, part in enumerate(loc):
+        if not isinstance(data, Mapping) or part not in data:
+            return n
+        data = data[part]
+    return len(loc)
+
+
+def _validate(data: Any) -> Config:
+    if not isinstance(data, Mapping):
+        raise _At(f"expected a table of settings, got {_describe(data)}")
+    inputs = data.get("inputs")
+    if isinstance(inputs, Mapping):
+        data = {**data, "inputs": deep_merge(DEFAULT_INPUTS, inputs)}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        loc, text = _first_problem(exc)
+        raise _At(text, loc) from None
+
+
+# --- public API --------------------------------------------------------------------------
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """A new dict: ``base`` with ``over`` laid on top, tables merged recursively, ``over`` wins.
+
+    Neither argument is modified; nested tables in the result are fresh dicts.
+    """
+    merged = {k: deep_merge({}, v) if isinstance(v, Mapping) else v for k, v in base.items()}
+    for key, value in over.items():
+        if isinstance(value, Mapping):
+            old = merged.get(key)
+            merged[key] = deep_merge(old if isinstance(old, Mapping) else {}, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
+    """Validate already-parsed table data; ``source`` names it in error messages."""
+    try:
+        return _validate(data)
+    except _At as exc:
+        raise ConfigError(_line(source, _dotted(exc.loc), exc.text)) from None
+
+
+def _read_toml(source: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        raw = Path(path).read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(_line(source, "", f"cannot read: {reason}")) from None
+    try:
+        text = raw.decode("utf-8")
+        return tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        reason = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", str(exc))
+        msg = str(exc)[: found.start()] if found else str(exc).replace(" (at end of document)", "")
+        line = int(found[1]) if found else text.count("\n") + 1
+        reason = msg[:1].lower() + msg[1:] + (f" (column {found[2]})" if found else "")
+    except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert
+        msg = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
+        line, reason = 0, msg[:1].lower() + msg[1:]
+    where = f"line {line}" if line else ""
+    raise ConfigError(_line(source, where, f"invalid TOML: {reason}"))
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    overrides_source: str = "<overrides>",
+    overrides_prefix: str = "",
+) -> Config:
+    """Read ``path`` (None: built-in defaults), lay ``overrides`` on top, validate.
+
+    ``overrides`` is, for example, a scenario's ``[config]`` table. A problem found
+    in it is reported against ``overrides_source`` with ``overrides_prefix`` (e.g.
+    ``"config"``) in front of the key, so the message names the file that has it.
+    """
+    source = "<defaults>" if path is None else os.fsdecode(path)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(_line(overrides_source, overrides_prefix, "expected a table"))
+    data = {} if path is None else _read_toml(source, path)
+    try:
+        return _validate(deep_merge(data, overrides or {}))
+    except _At as exc:
+        d_over = _depth(overrides, exc.loc)
+        if overrides is not None and (path is None or (d_over and d_over >= _depth(data, exc.loc))):
+            where = ".".join(p for p in (overrides_prefix, _dotted(exc.loc)) if p)
+            raise ConfigError(_line(overrides_source, where, exc.text)) from None
+        raise ConfigError(_line(source, _dotted(exc.loc), exc.text)) from None

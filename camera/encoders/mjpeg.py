@@ -1,0 +1,23 @@
+"""MJPEG through OpenCV: every frame is a keyframe, so any frame can start a recording."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from camera.encoders import Encoder
+from camera.errors import BackendError
+from camera.frames import EncodedFrame
+
+
+class MJPEGEncoder(Encoder):
+    codec = "mjpeg"
+
+    def __init__(self, quality: int = 80) -> None:
+        self._params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+
+    def encode(self, image: np.ndarray, number: int, time: float) -> list[EncodedFrame]:
+        ok, buf = cv2.imencode(".jpg", image, self._params)
+        if not ok:
+            raise BackendError(f"JPEG encoding failed for frame {number}")
+        return [EncodedFrame(buf.tobytes(), number, time, True)]

@@ -1,0 +1,172 @@
+"""The firmware: capture, ring buffer, triggers, recorder and indicators on one loop.
+
+Everything is handed a :class:`hal.board.Hal`; nothing here reads time or
+touches hardware directly, which is what lets the same object run on a Pi,
+paced to the wall clock, or on the virtual clock in a test.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Any
+
+from camera.capture import Capture
+from camera.config import Config
+from camera.encoders import open_encoder
+from camera.gestures import Gesture
+from camera.indicators import Indicators
+from camera.overlay import Overlay
+from camera.recorder import Recorder, VideoFormat, r6
+from camera.ring import RingBuffer
+from camera.state import State, check
+from camera.triggers import Triggers
+from hal.board import Hal
+
+log = logging.getLogger(__name__)
+
+#: Longest delay from a start gesture's first edge to its recognition (double
+#: press: window + press + debounce). The ring keeps this much beyond pre_event
+#: so the keyframe at or before ``T - pre_event`` is still held at recognition.
+RECOGNITION_SLACK = 2.0
+START_GESTURES = {("holster", "activate"), ("button", "double_press")}
+
+
+class Firmware:
+    def __init__(self, config: Config, hal: Hal) -> None:
+        self.config = config
+        self.hal = hal
+        self.clock = hal.clock
+        v, b = config.video, config.buffer
+        self.state = State.BOOTING
+        self.events: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self.recordings: list[dict[str, Any]] = []
+        retain = b.pre_event + RECOGNITION_SLACK
+        self.ring = RingBuffer(
+            capacity_bytes=int(b.capacity_mb * 1_000_000),
+            retain_seconds=retain,
+            max_frames=math.ceil((retain + 2 * v.gop / v.fps) * v.fps) + 16,
+        )
+        encoder_name = v.encoder
+        if encoder_name == "auto" and self.clock.virtual:
+            encoder_name = "libx264"  # reproducible bytes: never a host-dependent encoder
+        self.encoder = open_encoder(
+            v.codec,
+            encoder_name,
+            v.width,
+            v.height,
+            v.fps,
+            bitrate=v.bitrate,
+            gop=v.gop,
+            quality=v.quality,
+            threads=v.threads,
+        )
+        overlay = Overlay(config.device.id, v.height) if v.overlay else None
+        self.capture = Capture(self.clock, hal.sensor, self.encoder, self.ring, overlay)
+        self.recorder = Recorder(
+            self.clock,
+            hal.storage,
+            hal.worker,
+            self.ring,
+            VideoFormat(v.codec, v.width, v.height, v.fps),
+            device_id=config.device.id,
+            pre_event=b.pre_event,
+            segment_seconds=config.recording.segment_seconds,
+            queue_bytes=int(b.queue_mb * 1_000_000),
+            on_finished=self._finished,
+        )
+        self.capture.listeners.append(self.recorder.on_frame)
+        hal.worker.on_error = self._writer_error
+        o = config.outputs
+        self.indicators = Indicators(
+            self.clock,
+            hal.gpio,
+            {"record_led": o.record_led, "status_led": o.status_led, "haptic": o.haptic},
+        )
+        g = config.gestures
+        self.triggers = Triggers(
+            self.clock,
+            hal.gpio,
+            config.inputs,
+            self._gesture,
+            double_press_window=g.double_press_window,
+            hold_seconds=g.hold_seconds,
+        )
+
+    # -- life cycle ----------------------------------------------------------
+    def boot(self) -> None:
+        self.triggers.start()
+        self.capture.start()
+        self._set_state(State.BUFFERING)
+        for name, detector in self.triggers.detectors.items():
+            # A level already active at boot is no edge: logged, never a trigger
+            # (a camera booted next to an empty holster must not start recording).
+            self._log("input", input=name, active=detector.active)
+
+    def run(self, until: float) -> None:
+        self.clock.run(until=until)
+
+    def shutdown(self, reason: str = "end_of_run") -> None:
+        """Stop capture, close any recording with ``reason``, wait for the writer."""
+        self.capture.stop()
+        if self.recorder.active:
+            self.stop_recording(reason, self.clock.now())
+        self.hal.worker.drain()
+        self.clock.run_posted()
+        self.triggers.close()
+        self.indicators.close()
+        self._set_state(State.STOPPED)
+
+    # -- events --------------------------------------------------------------
+    def _log(self, kind: str, **fields: Any) -> None:
+        entry = {"time": r6(self.clock.now()), "kind": kind, **fields}
+        self.events.append(entry)
+        log.info("%s %s", kind, fields)
+
+    def _set_state(self, new: State) -> None:
+        check(self.state, new)
+        self._log("state", old=self.state.value, new=new.value)
+        self.state = new
+        self.indicators.recording(new is State.RECORDING)
+
+    def _gesture(self, g: Gesture) -> None:
+        self._log("gesture", input=g.input, gesture=g.kind, at=r6(g.time))
+        role = self.triggers.roles.get(g.input, g.input)
+        if (role, g.kind) in START_GESTURES:
+            self.trigger(g.input, g.time)
+        elif role == "button" and g.kind == "hold":
+            self.stop_recording("button_hold", g.recognised_at)
+
+    def trigger(self, source: str, t: float) -> None:
+        """A start gesture: start recording, or mark the one in progress."""
+        if self.recorder.active:
+            self.recorder.mark(source, t)
+            self._log("marker", source=source, at=r6(t))
+            return
+        rec = self.recorder.start(source, t)
+        if rec is None:
+            return
+        self._log("start", source=source, at=r6(t), recording=rec.id)
+        self._set_state(State.RECORDING)
+        self.indicators.pulse(1)
+
+    def stop_recording(self, reason: str, t: float) -> None:
+        if not self.recorder.active:
+            return
+        self.recorder.stop(reason, t)
+        self._log("stop", reason=reason)
+        self._set_state(State.BUFFERING)
+        self.indicators.pulse(2)
+
+    def _finished(self, manifest: dict[str, Any]) -> None:
+        self.recordings.append(manifest)
+        self._log("saved", recording=manifest.get("recording_id"), frames=manifest.get("frames"))
+
+    def _writer_error(self, exc: BaseException) -> None:
+        self._log("error", what="storage", detail=str(exc))
+        self.indicators.error(True)
+        if self.recorder.active:
+            self.recorder.storage_failed(exc)
+            self._set_state(State.BUFFERING)
+            self.indicators.pulse(2)

@@ -1,0 +1,295 @@
+"""The recorder: from a trigger to segments and a manifest, without stalling capture.
+
+Runs on the loop thread; all file work goes to the writer as tasks, in order:
+the pre-event frames copied out of the ring at the trigger (so later ring
+overwrites can't touch them), then every live frame, then the close and the
+manifest. Live frames are bounded by ``queue_bytes`` of writer backlog: past
+that, frames are dropped up to the next keyframe (a P-frame without its
+reference is useless) and the gap is recorded, so memory stays bounded and
+capture never waits. The pre-event copy is outside that bound: it is already
+bounded by the ring's arena.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from camera.frames import EncodedFrame
+from camera.manifest import FORMAT, write_manifest
+from camera.ring import RingBuffer
+from camera.segments import RecordingWriter
+from hal.clock import Clock
+from hal.storage import Storage
+from hal.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def iso_utc(clock: Clock, t: float) -> str:
+    return clock.wall(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def r6(x: float) -> float:
+    """Times in manifests: microseconds are plenty, and stable across platforms."""
+    return round(x, 6)
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    codec: str
+    width: int
+    height: int
+    fps: int
+
+
+@dataclass
+class Recording:
+    """Loop-side state of the recording in progress."""
+
+    id: str
+    directory: str
+    trigger: dict[str, Any]
+    first: EncodedFrame
+    writer: list[RecordingWriter] = field(default_factory=list)  # set on the writer
+    markers: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    dropped: int = 0
+    queued_bytes: int = 0
+    dropping: bool = False
+    failed: BaseException | None = None
+    last: EncodedFrame | None = None
+
+
+class Recorder:
+    def __init__(
+        self,
+        clock: Clock,
+        storage: Storage,
+        worker: Worker,
+        ring: RingBuffer,
+        video: VideoFormat,
+        *,
+        device_id: str,
+        pre_event: float,
+        segment_seconds: float,
+        queue_bytes: int,
+        on_finished: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.storage = storage
+        self.worker = worker
+        self.ring = ring
+        self.video = video
+        self.device_id = device_id
+        self.pre_event = pre_event
+        self.segment_seconds = segment_seconds
+        self.queue_bytes = queue_bytes
+        self.on_finished = on_finished
+        self.recording: Recording | None = None
+        self.counter = self._last_counter()
+        self.dropped_frames = 0
+
+    def _last_counter(self) -> int:
+        pattern = re.compile(rf"^{re.escape(self.device_id)}_\d{{8}}T\d{{6}}Z_(\d{{4}})$")
+        found = [int(m.group(1)) for n in self.storage.listdir() if (m := pattern.match(n))]
+        return max(found, default=0)
+
+    @property
+    def active(self) -> bool:
+        return self.recording is not None
+
+    # -- start -----------------------------------------------------------
+    def start(self, source: str, trigger_time: float) -> Recording | None:
+        """Start a recording whose trigger's first edge was at ``trigger_time``."""
+        frames = self.ring.frames_from(trigger_time - self.pre_event)
+        if not frames:
+            log.warning("trigger %s at %.3f: nothing buffered yet", source, trigger_time)
+        self.counter += 1
+        first = frames[0] if frames else None
+        stamp_time = first.time if first else trigger_time
+        rec_id = f"{self.device_id}_{self.clock.wall(stamp_time):%Y%m%dT%H%M%SZ}_{self.counter:04d}"
+        trigger = {
+            "source": source,
+            "time": r6(trigger_time),
+            "wall_time": iso_utc(self.clock, trigger_time),
+        }
+        rec = Recording(rec_id, rec_id, trigger, first or EncodedFrame(b"", -1, trigger_time, True))
+        self.recording = rec
+        v = self.video
+
+        def open_writer() -> None:
+            rec.writer.append(
+                RecordingWriter(
+                    self.storage,
+                    rec.directory,
+                    v.codec,
+                    v.width,
+                    v.height,
+                    v.fps,
+                    self.segment_seconds,
+                )
+            )
+
+        self.worker.submit(open_writer)
+        # The pre-event burst goes in chunks of about a second, so the writer
+        # syncs as it goes and live frames queue right behind it.
+        for i in range(0, len(frames), v.fps):
+            chunk = frames[i : i + v.fps]
+            self._submit(rec, chunk, live=False)
+        if frames:
+            rec.last = frames[-1]
+        return rec
+
+    def _submit(self, rec: Recording, frames: list[EncodedFrame], live: bool) -> None:
+        nbytes = sum(f.size for f in frames)
+
+        def write() -> None:
+            if rec.failed is None and rec.writer:
+                rec.writer[0].write(frames)
+
+        def done() -> None:
+            if live:
+                rec.queued_bytes -= nbytes
+
+        if live:
+            rec.queued_bytes += nbytes
+        self.worker.submit(write, nbytes, done)
+
+    # -- live ------------------------------------------------------------
+    def on_frame(self, frame: EncodedFrame) -> None:
+        rec = self.recording
+        if rec is None:
+            return
+        if rec.first.number < 0:  # nothing was buffered: start on the first keyframe
+            if not frame.keyframe:
+                return
+            rec.first = frame
+        if rec.last is not None and frame.number <= rec.last.number:
+            return  # already in the pre-event copy
+        if (rec.dropping and not frame.keyframe) or (
+            rec.queued_bytes + frame.size > self.queue_bytes
+        ):
+            self._drop(rec, frame)
+            return
+        rec.dropping = False
+        self._submit(rec, [frame], live=True)
+        rec.last = frame
+
+    def _drop(self, rec: Recording, frame: EncodedFrame) -> None:
+        if not rec.dropping:
+            rec.dropping = True
+            rec.gaps.append(
+                {
+                    "start": r6(frame.time),
+                    "end": r6(frame.time),
+                    "first_frame": frame.number,
+                    "frames": 0,
+                    "cause": "writer_backlog",
+                }
+            )
+        gap = rec.gaps[-1]
+        gap["end"] = r6(frame.time)
+        gap["frames"] += 1
+        rec.dropped += 1
+        self.dropped_frames += 1
+
+    def mark(self, source: str, t: float) -> None:
+        if self.recording is not None:
+            self.recording.markers.append({"source": source, "time": r6(t)})
+
+    # -- failure and stop --------------------------------------------------
+    def storage_failed(self, exc: BaseException) -> None:
+        """The writer hit a storage error: stop this recording, keep what is written."""
+        rec = self.recording
+        if rec is None or rec.failed is not None:
+            return
+        rec.failed = exc
+        log.error("storage error during %s: %s", rec.id, exc)
+        if getattr(exc, "errno", None) != errno.ENOSPC:
+            log.error("treating %r as storage full", exc)
+        self.stop("storage_full", self.clock.now())
+
+    def stop(self, reason: str, t: float) -> None:
+        rec = self.recording
+        if rec is None:
+            return
+        self.recording = None
+        stop = {"reason": reason, "time": r6(t)}
+        meta = self._manifest_head(rec, stop)
+
+        def finish() -> None:
+            segments = [s.as_dict() for s in rec.writer[0].close()] if rec.writer else []
+            manifest = self._manifest(meta, segments)
+            write_manifest(self.storage, rec.directory, manifest)
+            result.update(manifest)
+
+        result: dict[str, Any] = {}
+
+        def done() -> None:
+            if self.on_finished is not None:
+                self.on_finished(result)
+
+        self.worker.submit(finish, 0, done)
+
+    def _manifest_head(self, rec: Recording, stop: dict[str, Any]) -> dict[str, Any]:
+        v = self.video
+        return {
+            "format": FORMAT,
+            "device_id": self.device_id,
+            "recording_id": rec.id,
+            "codec": v.codec,
+            "width": v.width,
+            "height": v.height,
+            "fps": v.fps,
+            "trigger": rec.trigger,
+            "pre_event_requested": self.pre_event,
+            "stop": stop,
+            "dropped_frames": rec.dropped,
+            "markers": list(rec.markers),
+            "gaps": [dict(g) for g in rec.gaps],
+        }
+
+    def _manifest(self, head: dict[str, Any], segments: list[dict[str, Any]]) -> dict[str, Any]:
+        first = segments[0] if segments else None
+        last = segments[-1] if segments else None
+        start_time = first["start_time"] if first else head["trigger"]["time"]
+        m = dict(head)
+        m.update(
+            pre_event_seconds=r6(head["trigger"]["time"] - start_time),
+            start_time=r6(start_time),
+            end_time=r6(last["end_time"]) if last else r6(start_time),
+            wall_start=iso_utc(self.clock, start_time),
+            frames=sum(s["frames"] for s in segments),
+            first_frame=first["first_frame"] if first else None,
+            last_frame=last["last_frame"] if last else None,
+            segments=segments,
+        )
+        order = [
+            "format",
+            "device_id",
+            "recording_id",
+            "codec",
+            "width",
+            "height",
+            "fps",
+            "trigger",
+            "pre_event_seconds",
+            "pre_event_requested",
+            "start_time",
+            "end_time",
+            "wall_start",
+            "stop",
+            "frames",
+            "first_frame",
+            "last_frame",
+            "dropped_frames",
+            "gaps",
+            "markers",
+            "segments",
+        ]
+        return {k: m[k] for k in order}

@@ -1,0 +1,175 @@
+"""Segment files: encoded frames remuxed into a crash-tolerant container.
+
+Runs on the writer only (a PyAV container is never shared between threads).
+H.264 goes into MPEG-TS and MJPEG into Matroska, both readable up to the last
+complete packet if power is cut; ``flush_packets`` pushes every packet through
+to our file object at once, which hashes and counts the bytes as they pass, so
+the sha256 in the manifest is of exactly what reached the card and costs no
+second read. Open segments are fsync'ed at least every ``sync_interval`` of
+video, so a power cut loses at most that much.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+
+from camera.frames import EncodedFrame
+from hal.storage import DurableFile, Storage
+
+PTS_HZ = 90_000
+TIME_BASE = Fraction(1, PTS_HZ)
+CONTAINERS = {"h264": ("mpegts", "ts"), "mjpeg": ("matroska", "mkv")}
+
+
+def pts_of(time: float) -> int:
+    """Container timestamp (90 kHz) of a device time: capture spacing, exactly."""
+    return round(time * PTS_HZ)
+
+
+class HashingFile:
+    """File-like sink for PyAV: hashes and counts what passes, no ``seek``."""
+
+    def __init__(self, out: DurableFile) -> None:
+        self.out = out
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.sha256.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+
+@dataclass
+class SegmentInfo:
+    file: str
+    sha256: str
+    bytes: int
+    frames: int
+    first_frame: int
+    last_frame: int
+    start_time: float
+    end_time: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Segment:
+    """One open segment file; it always starts on a keyframe."""
+
+    def __init__(
+        self, storage: Storage, rel: str, codec: str, width: int, height: int, fps: int
+    ) -> None:
+        fmt, _ = CONTAINERS[codec]
+        self.rel = rel
+        self.fps = fps
+        self._file = storage.open_write(rel)
+        self._sink = HashingFile(self._file)
+        self._out = av.open(self._sink, "w", format=fmt, options={"flush_packets": "1"})
+        self._stream = self._out.add_mux_stream(codec, rate=fps, width=width, height=height)
+        self._stream.time_base = TIME_BASE
+        self._duration = round(PTS_HZ / fps)
+        self.frames = 0
+        self.first: EncodedFrame | None = None
+        self.last: EncodedFrame | None = None
+
+    def add(self, frame: EncodedFrame) -> None:
+        # A fresh packet per frame: mux() rescales in place, never hand it shared objects.
+        packet = av.Packet(frame.data)
+        packet.pts = packet.dts = pts_of(frame.time)
+        # Our own constant: the muxer may change the stream's time base (Matroska: 1 ms).
+        packet.time_base = TIME_BASE
+        packet.duration = self._duration
+        packet.is_keyframe = frame.keyframe
+        packet.stream = self._stream
+        self._out.mux(packet)
+        if self.first is None:
+            self.first = frame
+        self.last = frame
+        self.frames += 1
+
+    def sync(self) -> None:
+        self._file.sync()
+
+    def close(self) -> SegmentInfo:
+        self._out.close()
+        self._file.sync()
+        self._file.close()
+        assert self.first is not None and self.last is not None
+        return SegmentInfo(
+            file=self.rel.rsplit("/", 1)[-1],
+            sha256=self._sink.sha256.hexdigest(),
+            bytes=self._file.bytes_written,
+            frames=self.frames,
+            first_frame=self.first.number,
+            last_frame=self.last.number,
+            start_time=self.first.time,
+            end_time=self.last.time,
+        )
+
+
+class RecordingWriter:
+    """Cuts a recording's frames into segments of ``segment_seconds`` at keyframes."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        directory: str,
+        codec: str,
+        width: int,
+        height: int,
+        fps: int,
+        segment_seconds: float,
+        sync_interval: float = 1.0,
+    ) -> None:
+        self.storage = storage
+        self.directory = directory
+        self.codec = codec
+        self.size = (width, height)
+        self.fps = fps
+        self.segment_seconds = segment_seconds
+        self.sync_interval = sync_interval
+        self.segments: list[SegmentInfo] = []
+        self._open: Segment | None = None
+        self._synced_at = 0.0
+        storage.makedirs(directory)
+
+    def write(self, frames: list[EncodedFrame]) -> None:
+        for frame in frames:
+            seg = self._open
+            if seg is None or (
+                frame.keyframe
+                and seg.first is not None
+                and frame.time - seg.first.time >= self.segment_seconds - 0.5 / self.fps
+            ):
+                if seg is None and not frame.keyframe:
+                    continue  # a segment must start on a keyframe
+                self._rotate()
+                seg = self._open = self._new_segment()
+                self._synced_at = frame.time
+            seg.add(frame)
+            if frame.time - self._synced_at >= self.sync_interval:
+                seg.sync()
+                self._synced_at = frame.time
+
+    def _new_segment(self) -> Segment:
+        _, ext = CONTAINERS[self.codec]
+        rel = f"{self.directory}/segment-{len(self.segments):04d}.{ext}"
+        return Segment(self.storage, rel, self.codec, *self.size, self.fps)
+
+    def _rotate(self) -> None:
+        if self._open is not None:
+            self.segments.append(self._open.close())
+            self._open = None
+
+    def close(self) -> list[SegmentInfo]:
+        self._rotate()
+        return self.segments

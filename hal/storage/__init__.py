@@ -1,0 +1,94 @@
+"""Storage: a directory with durable writes.
+
+Evidence must survive power loss, so every file is written through an fd that
+can be fsync'ed, directories are fsync'ed after entries appear, and manifests
+are replaced atomically (temp file, fsync, rename, fsync the directory).
+Storage also carries a timing model (:meth:`Storage.service_time`) so the
+simulated writer can advance on virtual time; real storage reports 0 and
+simply takes as long as it takes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+class DurableFile:
+    """A write-only binary file on a raw fd: no hidden buffering, explicit sync."""
+
+    def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
+        self.path = path
+        self._guard = guard
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.bytes_written = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data)
+        if self._guard is not None:
+            self._guard.before_write(len(view))
+        while view:
+            n = os.write(self._fd, view)
+            self.bytes_written += n
+            view = view[n:]
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered in Python; present for file-like callers."""
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+
+class StorageGuard:
+    """Hook consulted before each write, for fault-injecting backends."""
+
+    def before_write(self, nbytes: int) -> None:  # pragma: no cover - trivial default
+        return None
+
+
+class Storage(ABC):
+    """A root directory; paths are relative to it."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    @abstractmethod
+    def open_write(self, rel: str) -> DurableFile: ...
+
+    @abstractmethod
+    def write_atomic(self, rel: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def makedirs(self, rel: str) -> None: ...
+
+    def listdir(self, rel: str = "") -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(rel)))
+        except FileNotFoundError:
+            return []
+
+    def read(self, rel: str) -> bytes:
+        return self.path(rel).read_bytes()
+
+    def service_time(self, nbytes: int, start: float) -> float:
+        """Seconds a write of ``nbytes`` starting at device time ``start`` takes (model)."""
+        return 0.0
+
+
+def enospc(path: str | os.PathLike[str]) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))

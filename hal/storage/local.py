@@ -1,0 +1,47 @@
+"""A local directory (SD card, SSD, tmpfs) with fsync'ed, atomic writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hal.storage import DurableFile, Storage, StorageGuard
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStorage(Storage):
+    guard: StorageGuard | None = None
+
+    def open_write(self, rel: str) -> DurableFile:
+        path = self.path(rel)
+        existed = path.exists()
+        f = DurableFile(path, self.guard)
+        if not existed:
+            fsync_dir(path.parent)
+        return f
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        path = self.path(rel)
+        tmp = path.with_name(f".{path.name}.tmp")
+        f = DurableFile(tmp, self.guard)
+        try:
+            f.write(data)
+            f.sync()
+        finally:
+            f.close()
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+
+    def makedirs(self, rel: str) -> None:
+        path = self.path(rel)
+        if path.is_dir():
+            return
+        path.mkdir(parents=True, exist_ok=True)
+        fsync_dir(path.parent)

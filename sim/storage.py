@@ -1,0 +1,62 @@
+"""Simulated storage: a real directory plus a timing and fault model.
+
+Bytes really land on disk (so recordings can be decoded and verified), while
+how long each write takes is modelled on the virtual clock: a fixed latency,
+a bandwidth, stall windows during which nothing completes, and a capacity
+after which writes fail with ENOSPC. Faults are chosen by the scenario, not by
+hooks inside the firmware.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hal.storage import StorageGuard, enospc
+from hal.storage.local import LocalStorage
+
+
+class _Capacity(StorageGuard):
+    def __init__(self, storage: SimStorage) -> None:
+        self.storage = storage
+
+    def before_write(self, nbytes: int) -> None:
+        s = self.storage
+        if s.capacity_bytes is not None and s.bytes_written + nbytes > s.capacity_bytes:
+            raise enospc(s.root)
+        s.bytes_written += nbytes
+
+
+class SimStorage(LocalStorage):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        bandwidth: float = 20e6,
+        latency: float = 0.002,
+    ) -> None:
+        super().__init__(root)
+        self.bandwidth = bandwidth  # bytes per second (a mid-range SD card)
+        self.latency = latency  # seconds per write request
+        self.stalls: list[tuple[float, float]] = []  # [start, end) device seconds
+        self.capacity_bytes: int | None = None
+        self.bytes_written = 0
+        self.guard = _Capacity(self)
+
+    def stall(self, start: float, end: float) -> None:
+        """Writes that would be in progress during [start, end) wait until end."""
+        self.stalls.append((start, end))
+        self.stalls.sort()
+
+    def fill(self, free_bytes: int = 0) -> None:
+        """From now on, fail writes once ``free_bytes`` more have been written."""
+        self.capacity_bytes = self.bytes_written + free_bytes
+
+    def service_time(self, nbytes: int, start: float) -> float:
+        t = start
+        for s, e in self.stalls:
+            if s <= t < e:
+                t = e
+        t += self.latency + nbytes / self.bandwidth
+        for s, e in self.stalls:  # a stall that begins mid-write holds it up
+            if start < s < t:
+                t += e - s
+        return t - start
