@@ -1,11 +1,196 @@
-"""Command line entry point (filled in by the CLI issue)."""
+"""The ``bodycam`` command line (SPEC section 10).
+
+A thin shell over the firmware and the simulated world: bad input becomes one
+line on stderr and exit code 2, a failed check or expectation exit code 1.
+The scenario runner lives in ``sim`` and is imported only by the commands that
+simulate, so the firmware core stays free of it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from camera import __version__
+from camera.errors import BodycamError, InputError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class UsageError(InputError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit code 2 through our path."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def default_scenario() -> Path:
+    """``scenarios/patrol.toml`` of this checkout (or of the working directory)."""
+    for root in (Path(__file__).resolve().parents[1], Path.cwd()):
+        candidate = root / "scenarios" / "patrol.toml"
+        if candidate.is_file():
+            return candidate
+    raise UsageError("no default scenario: scenarios/patrol.toml not found; pass --scenario")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bodycam", description="Body-worn camera firmware, on a Pi or simulated.")
+    p.add_argument("--version", action="version", version=f"bodycam {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the firmware (simulated scenario by default)")
+    run.add_argument("--config", help="device config TOML (default: built-in defaults)")
+    run.add_argument("--scenario", help="scenario TOML (default: scenarios/patrol.toml)")
+    run.add_argument("--out", help="storage directory (default: the config's, ./recordings)")
+    run.add_argument("--board", choices=["sim", "pi"], help="board (default: the config's)")
+    run.add_argument("--realtime", action="store_true", help="pace simulated time to the wall")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    verify = sub.add_parser("verify", help="check recordings: hashes, decoding, continuity")
+    verify.add_argument("paths", nargs="+", metavar="PATH")
+    verify.add_argument("--json", action="store_true")
+
+    inspect = sub.add_parser("inspect", help="list recordings in human terms")
+    inspect.add_argument("path", metavar="PATH")
+    inspect.add_argument("--json", action="store_true")
+
+    scenario = sub.add_parser("scenario", help="scenario files")
+    ssub = scenario.add_subparsers(dest="scenario_command", required=True, parser_class=_Parser)
+    check = ssub.add_parser("check", help="validate a scenario file")
+    check.add_argument("file")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bodycam")
-    parser.parse_args(argv)
-    return 0
+    try:
+        args = build_parser().parse_args(argv)
+        handler = {
+            "run": cmd_run,
+            "verify": cmd_verify,
+            "inspect": cmd_inspect,
+            "scenario": cmd_scenario,
+        }[args.command]
+        return handler(args)
+    except InputError as exc:
+        print(f"bodycam: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BodycamError as exc:
+        print(f"bodycam: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- run ---------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from camera.config import load_config
+
+    config = load_config(args.config) if args.config else None
+    board = args.board or (config.device.board if config else "sim")
+    if board == "pi":
+        if args.scenario:
+            raise UsageError("bodycam run: --scenario needs --board sim")
+        from camera.live import run_live
+
+        return run_live(config or load_config(None), out=args.out, as_json=args.json)
+
+    from camera.summary import print_summary
+    from sim.runner import run_scenario
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario or default_scenario())
+    out = Path(args.out or (config.device.storage if config else "recordings"))
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        from camera.summary import ProgressBar
+
+        progress = ProgressBar(scenario.name)
+    result = run_scenario(
+        scenario, out, config_path=args.config, realtime=args.realtime, progress=progress
+    )
+    if progress is not None:
+        progress.close()
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+# -- verify / inspect ----------------------------------------------------------
+def recording_dirs(path: Path) -> list[Path]:
+    """One recording's directory, or every recording in a storage directory."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    if not path.is_dir():
+        raise UsageError(f"{path}: expected a recording or storage directory")
+    if (path / "manifest.json").exists() or any(path.glob("segment-*")):
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return found
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from camera.verify import verify_recording
+
+    dirs = [d for p in args.paths for d in recording_dirs(Path(p))]
+    if not dirs:
+        raise UsageError(f"{' '.join(args.paths)}: no recordings found")
+    failed = 0
+    results: list[dict[str, Any]] = []
+    for d in dirs:
+        report = verify_recording(d)
+        failed += not report.ok
+        results.append(
+            {"path": str(d), "ok": report.ok, "frames": report.frames, "problems": report.problems}
+        )
+        if not args.json:
+            if report.ok:
+                print(f"OK    {d}  ({report.frames} frames)")
+            else:
+                print(f"FAIL  {d}")
+                for problem in report.problems:
+                    print(f"      - {problem}")
+    if args.json:
+        print(json.dumps({"recordings": results, "ok": failed == 0}))
+    elif len(dirs) > 1:
+        print(f"{len(dirs) - failed} of {len(dirs)} recordings verified")
+    return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from camera.summary import describe_recording
+
+    items = [describe_recording(d) for d in recording_dirs(Path(args.path))]
+    if args.json:
+        print(json.dumps(items))
+        return EXIT_OK
+    if not items:
+        print(f"{args.path}: no recordings")
+    for item in items:
+        print(item["text"])
+    return EXIT_OK
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(args.file)
+    scenario.device_config()
+    print(
+        f"{args.file}: ok: {scenario.name!r}, {scenario.duration:g} s, "
+        f"{len(scenario.events)} events, {len(scenario.faults)} faults"
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

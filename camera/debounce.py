@@ -58,7 +58,7 @@ class Debouncer:
     resolves each burst at its own deadline.
     """
 
-    __slots__ = ("_debounce", "_edges", "_last_edge", "active", "raw")
+    __slots__ = ("_bursts", "_debounce", "_last_edge", "active", "raw")
 
     def __init__(self, debounce: float, active: bool = False) -> None:
         """``debounce`` in seconds (>= 0); ``active`` is the initial stable (and raw) level."""
@@ -67,10 +67,10 @@ class Debouncer:
         self._debounce: float = float(debounce)
         self.active: bool = bool(active)  # current stable (accepted) level
         self.raw: bool = self.active  # last raw level seen
-        # Raw level changes not yet resolved by poll(), oldest first. The first one
-        # (if any) is the start of the oldest unresolved burst and always differs
-        # from ``active``; consecutive entries always differ from each other.
-        self._edges: deque[tuple[float, bool]] = deque()
+        # Unresolved bursts, oldest first, each [first edge, last edge, level after
+        # the last edge]. Kept as bursts rather than edges so that endless chatter
+        # (one long burst) costs O(1) per edge, not a rescan.
+        self._bursts: deque[list] = deque()
         self._last_edge: float = -math.inf
 
     @property
@@ -81,7 +81,7 @@ class Debouncer:
     @property
     def pending_since(self) -> float | None:
         """First edge of the unresolved burst away from the stable level, else None."""
-        return self._edges[0][0] if self._edges else None
+        return self._bursts[0][0] if self._bursts else None
 
     def edge(self, t: float, active: bool) -> None:
         """A raw edge: the input is at level ``active`` from device time ``t`` on.
@@ -100,22 +100,19 @@ class Debouncer:
         if active == self.raw:
             return  # duplicate: the level did not change, so the quiet timer keeps running
         self.raw = active
-        self._edges.append((t, active))
-
-    def _first_burst_end(self) -> int:
-        """Index in ``_edges`` of the last edge of the oldest unresolved burst."""
-        edges = self._edges
-        for i in range(len(edges) - 1):
-            # The level set at edges[i] is held until edges[i + 1]; held >= debounce ends the burst.
-            if edges[i][0] + self._debounce <= edges[i + 1][0]:
-                return i
-        return len(edges) - 1
+        bursts = self._bursts
+        if bursts and not bursts[-1][1] + self._debounce <= t:
+            # Within the quiet time of the previous edge: the same burst goes on.
+            bursts[-1][1] = t
+            bursts[-1][2] = active
+        else:
+            bursts.append([t, t, active])
 
     def deadline(self) -> float | None:
         """When :meth:`poll` must next be called; None if nothing is pending."""
-        if not self._edges:
+        if not self._bursts:
             return None
-        return self._edges[self._first_burst_end()][0] + self._debounce
+        return self._bursts[0][1] + self._debounce
 
     def poll(self, t: float) -> Transition | None:
         """Resolve bursts whose deadline is at or before ``t``, oldest first.
@@ -126,15 +123,12 @@ class Debouncer:
         caller that may be late should call again until it gets None. A ``t``
         earlier than :meth:`deadline` changes nothing.
         """
-        while self._edges:
-            end = self._first_burst_end()
-            last_time, level = self._edges[end]
+        while self._bursts:
+            first_time, last_time, level = self._bursts[0]
             due = last_time + self._debounce
             if due > t:
                 return None
-            first_time = self._edges[0][0]
-            for _ in range(end + 1):
-                self._edges.popleft()
+            self._bursts.popleft()
             if level != self.active:
                 self.active = level
                 return Transition(active=level, time=first_time, accepted_at=due)

@@ -26,10 +26,9 @@ from hal.board import Hal
 
 log = logging.getLogger(__name__)
 
-#: Longest delay from a start gesture's first edge to its recognition (double
-#: press: window + press + debounce). The ring keeps this much beyond pre_event
-#: so the keyframe at or before ``T - pre_event`` is still held at recognition.
-RECOGNITION_SLACK = 2.0
+#: Margin on top of the longest delay from a start gesture's first edge to its
+#: recognition (a double press: window + debounce + contact bounce).
+RECOGNITION_MARGIN = 1.0
 START_GESTURES = {("holster", "activate"), ("button", "double_press")}
 
 
@@ -42,7 +41,10 @@ class Firmware:
         self.state = State.BOOTING
         self.events: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.recordings: list[dict[str, Any]] = []
-        retain = b.pre_event + RECOGNITION_SLACK
+        # The ring keeps the recognition delay beyond pre_event, so the keyframe at
+        # or before ``T - pre_event`` is still held when the gesture is recognised.
+        slowest = max((i.debounce_ms for i in config.inputs.values()), default=0.0) / 1000
+        retain = b.pre_event + config.gestures.double_press_window + slowest + RECOGNITION_MARGIN
         self.ring = RingBuffer(
             capacity_bytes=int(b.capacity_mb * 1_000_000),
             retain_seconds=retain,

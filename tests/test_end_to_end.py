@@ -146,7 +146,9 @@ def test_indicators_follow_state(device_factory) -> None:
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_same_inputs_and_seed_give_identical_bytes(tmp_path: Path) -> None:

@@ -1,0 +1,45 @@
+"""Running the firmware for real: the ``pi`` board, until interrupted.
+
+Kept apart from the simulator: this is what a prototype runs at power-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+from typing import Any
+
+from camera.config import Config
+from camera.firmware import Firmware
+from hal.board import open_hal
+
+
+def run_live(config: Config, out: str | None = None, as_json: bool = False) -> int:
+    v = config.video
+    hal = open_hal(
+        "pi",
+        storage_root=out or config.device.storage,
+        width=v.width,
+        height=v.height,
+        fps=v.fps,
+        overrides=config.hal.model_dump(exclude={"camera"}),
+        camera_source=config.hal.camera,
+    )
+    hal.storage.root.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    firmware = Firmware(config, hal)
+    signal.signal(signal.SIGTERM, lambda *_: hal.clock.stop())
+    firmware.boot()
+    with contextlib.suppress(KeyboardInterrupt):
+        hal.clock.run()
+    firmware.shutdown("end_of_run")
+    hal.close()
+    summary: dict[str, Any] = {
+        "recordings": [m.get("recording_id") for m in firmware.recordings],
+        "frames_captured": firmware.capture.frames_captured,
+        "dropped_frames": firmware.recorder.dropped_frames,
+    }
+    print(json.dumps(summary) if as_json else summary)
+    return 0

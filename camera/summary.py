@@ -1,0 +1,93 @@
+"""Human output: the run summary table, a progress bar, and recording descriptions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class ProgressBar:
+    """Simulated time on one terminal line (only drawn when stderr is a terminal)."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.width = width
+
+    def __call__(self, t: float, total: float) -> None:
+        done = round(self.width * t / total) if total else self.width
+        bar = "#" * done + "." * (self.width - done)
+        self.stream.write(f"\r{self.label} [{bar}] {t:7.1f} / {total:.1f} s simulated")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), line, *(fmt.format(*r) for r in rows)])
+
+
+def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    recs = summary["recordings"]
+    speed = summary["sim_seconds"] / summary["wall_seconds"] if summary["wall_seconds"] else 0
+    print(
+        f"scenario {summary['scenario']}: {summary['sim_seconds']:g} s simulated in "
+        f"{summary['wall_seconds']:.1f} s ({speed:.1f}x real time)",
+        file=stream,
+    )
+    print(
+        f"frames captured {summary['frames_captured']}, dropped {summary['dropped_frames']}, "
+        f"recordings {len(recs)}",
+        file=stream,
+    )
+    if recs:
+        rows = [
+            [
+                str(i + 1),
+                f"{r['trigger']['source']} @ {r['trigger']['time']:.3f}",
+                f"{r['pre_event_seconds']:.2f} s",
+                str(r["frames"]),
+                str(r["dropped_frames"]),
+                str(r["markers"]),
+                f"{r['stop']['reason']} @ {r['stop']['time']:.3f}",
+                r["path"],
+            ]
+            for i, r in enumerate(recs)
+        ]
+        header = ["#", "trigger", "pre-event", "frames", "dropped", "markers", "stop", "path"]
+        print(_table(rows, header), file=stream)
+    for e in summary["expectations"]:
+        mark = "PASS" if e["ok"] else "FAIL"
+        print(f"{mark}  expect {e['name']} = {e['expected']!r}: got {e['actual']!r}", file=stream)
+
+
+def describe_recording(directory: Path) -> dict[str, Any]:
+    """One recording in human terms, from its manifest (or what is missing)."""
+    try:
+        m = json.loads((directory / "manifest.json").read_text())
+        duration = m["end_time"] - m["start_time"] + 1 / m["fps"]
+        text = (
+            f"{m['recording_id']}\n"
+            f"  {m['codec']} {m['width']}x{m['height']} @ {m['fps']} fps, "
+            f"{duration:.1f} s, {m['frames']} frames in {len(m['segments'])} segments, "
+            f"{sum(s['bytes'] for s in m['segments']) / 1e6:.1f} MB\n"
+            f"  started by {m['trigger']['source']} at {m['trigger']['wall_time']} "
+            f"(device {m['trigger']['time']:.3f} s) with {m['pre_event_seconds']:.2f} s pre-event\n"
+            f"  stopped by {m['stop']['reason']} at device {m['stop']['time']:.3f} s; "
+            f"{len(m['markers'])} markers, {m['dropped_frames']} dropped frames"
+        )
+        return {"path": str(directory), "manifest": m, "text": text}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {
+            "path": str(directory),
+            "manifest": None,
+            "text": f"{directory}: unreadable ({exc})",
+        }

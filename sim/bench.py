@@ -1,0 +1,82 @@
+"""``make bench``: speed goals measured as ratios against a baseline run side by side.
+
+- capture: the firmware's whole capture path at 1280x720 (scene, overlay,
+  H.264, ring) against real time (30 fps): the simulation must run several
+  times faster than the camera it simulates;
+- ring: RingBuffer append + a 30 s pre-event query every 10 s, as a share of
+  the 1/30 s frame budget, next to a baseline deque of copied frames (what an
+  unbounded-by-bytes buffer costs) on the same frames in the same process.
+
+Ratios, not absolute times, so the numbers mean the same on any host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import deque
+
+from camera.config import load_config
+from camera.frames import EncodedFrame
+from camera.ring import RingBuffer
+from sim.device import SimDevice
+
+
+def bench_capture(seconds: float) -> dict[str, float]:
+    import tempfile
+
+    config = load_config(None)
+    with tempfile.TemporaryDirectory() as tmp:
+        dev = SimDevice(config, tmp).boot()
+        t0 = time.perf_counter()
+        dev.run(until=seconds)
+        wall = time.perf_counter() - t0
+        dev.shutdown()
+    return {"sim_seconds": seconds, "wall_seconds": round(wall, 3), "x_real_time": seconds / wall}
+
+
+def _frames(n: int) -> list[EncodedFrame]:
+    return [
+        EncodedFrame(bytes(120_000 if i % 30 == 0 else 15_000), i, i / 30, i % 30 == 0)
+        for i in range(n)
+    ]
+
+
+def bench_ring(n: int = 3600) -> dict[str, float]:
+    frames = _frames(n)
+    ring = RingBuffer(64_000_000, retain_seconds=33.0, max_frames=2000)
+    t0 = time.perf_counter()
+    for f in frames:
+        ring.append(f)
+        if f.number % 300 == 0:
+            ring.frames_from(f.time - 30)
+    ours = time.perf_counter() - t0
+
+    base: deque[EncodedFrame] = deque()
+    t0 = time.perf_counter()
+    for f in frames:  # the baseline: Python objects, evicted by scanning
+        base.append(EncodedFrame(bytes(bytearray(f.data)), f.number, f.time, f.keyframe))
+        while len(base) > 1 and base[1].time <= f.time - 33.0:
+            base.popleft()
+        if f.number % 300 == 0:
+            [EncodedFrame(bytes(bytearray(x.data)), x.number, x.time, x.keyframe) for x in base]
+    baseline = time.perf_counter() - t0
+    return {
+        "ring_seconds": round(ours, 4),
+        "baseline_seconds": round(baseline, 4),
+        "baseline_over_ring": baseline / ours,
+        "ring_share_of_frame_budget": ours / n * 30,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m sim.bench")
+    parser.add_argument("--seconds", type=float, default=20.0, help="simulated capture seconds")
+    args = parser.parse_args()
+    results = {"capture_720p": bench_capture(args.seconds), "ring": bench_ring()}
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

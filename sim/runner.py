@@ -1,0 +1,176 @@
+"""The scenario runner: boot the firmware on the virtual clock, play a scenario, judge it.
+
+Inputs reach the firmware only as gpiozero mock-pin edges at virtual times and
+faults only through the simulated backends, exactly as a Pi's world would
+reach it. The same scenario and seed give byte-identical recordings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.device import SimDevice
+from sim.scenario import Scenario, ScenarioError
+from sim.waveforms import scenario_edges
+
+Progress = Callable[[float, float], None]
+
+
+@dataclass
+class Expectation:
+    name: str
+    expected: Any
+    actual: Any
+    ok: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "expected": self.expected, "actual": self.actual, "ok": self.ok}
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    storage: Path
+    recordings: list[dict[str, Any]]
+    frames_captured: int
+    dropped_frames: int
+    sim_seconds: float
+    wall_seconds: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(e.ok for e in self.expectations)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.name,
+            "recordings": [
+                {
+                    "path": str(self.storage / m["recording_id"]),
+                    "trigger": m["trigger"],
+                    "pre_event_seconds": m["pre_event_seconds"],
+                    "frames": m["frames"],
+                    "dropped_frames": m["dropped_frames"],
+                    "markers": len(m["markers"]),
+                    "stop": m["stop"],
+                }
+                for m in self.recordings
+            ],
+            "frames_captured": self.frames_captured,
+            "dropped_frames": self.dropped_frames,
+            "sim_seconds": self.sim_seconds,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "expectations": [e.as_dict() for e in self.expectations],
+            "ok": self.ok,
+        }
+
+
+def _apply_faults(dev: SimDevice, scenario: Scenario) -> None:
+    clock = dev.clock
+    sensor = dev.hal.sensor
+    for fault in scenario.faults:
+        at, duration = fault.at, fault.duration
+        if fault.kind == "storage_stall":
+            dev.storage.stall(at, at + duration)
+        elif fault.kind == "storage_full":
+            clock.call_at(at, lambda: dev.storage.fill(0))
+        elif fault.kind == "camera_disconnect":
+            clock.call_at(at, lambda d=duration: sensor.disconnect(clock.now() + d))  # type: ignore[attr-defined]
+        elif fault.kind == "clock_jump":
+            clock.call_at(at, lambda s=fault.seconds: clock.step_wall(s))
+        else:
+            raise ScenarioError(
+                f"{scenario.source}: fault kind {fault.kind!r} is not supported by this runner yet"
+            )
+
+
+def run_scenario(
+    scenario: Scenario,
+    out: str | Path,
+    *,
+    config_path: str | None = None,
+    realtime: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run ``scenario`` to its end, writing recordings under ``out``."""
+    config = scenario.device_config(config_path)
+    if realtime:
+        config = config.model_copy(update={"hal": config.hal.model_copy(update={"clock": "paced"})})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = SimDevice(config, out, seed=scenario.seed, start=scenario.start)
+    debounce = {name: cfg.debounce_ms / 1000.0 for name, cfg in config.inputs.items()}
+    for edge in scenario_edges(scenario, debounce):
+        dev.set_input(edge.t, edge.input, edge.active)
+    _apply_faults(dev, scenario)
+    wall0 = time.perf_counter()
+    dev.boot()
+    t = 0.0
+    while t < scenario.duration:
+        t = min(scenario.duration, t + 1.0)
+        dev.run(until=t)
+        if progress is not None:
+            progress(t, scenario.duration)
+    recordings = dev.shutdown()
+    fw = dev.firmware
+    result = RunResult(
+        scenario=scenario,
+        storage=out,
+        recordings=recordings,
+        frames_captured=fw.capture.frames_captured,
+        dropped_frames=sum(m["dropped_frames"] for m in recordings),
+        sim_seconds=scenario.duration,
+        wall_seconds=time.perf_counter() - wall0,
+        events=list(fw.events),
+    )
+    result.expectations = evaluate(scenario, result)
+    return result
+
+
+def evaluate(scenario: Scenario, result: RunResult) -> list[Expectation]:
+    """Judge ``[expect]``: each key present is one expectation."""
+    exp = scenario.expect
+    if exp is None:
+        return []
+    recs = result.recordings
+    checks: list[Expectation] = []
+
+    def check(name: str, expected: Any, actual: Any, ok: bool) -> None:
+        checks.append(Expectation(name, expected, actual, ok))
+
+    if exp.recordings is not None:
+        check("recordings", exp.recordings, len(recs), len(recs) == exp.recordings)
+    if exp.triggers is not None:
+        actual = [m["trigger"]["source"] for m in recs]
+        check("triggers", exp.triggers, actual, actual == exp.triggers)
+    if exp.pre_event_min is not None:
+        actual = min((m["pre_event_seconds"] for m in recs), default=None)
+        check(
+            "pre_event_min",
+            exp.pre_event_min,
+            actual,
+            actual is not None and actual >= exp.pre_event_min,
+        )
+    if exp.max_dropped_frames is not None:
+        check(
+            "max_dropped_frames",
+            exp.max_dropped_frames,
+            result.dropped_frames,
+            result.dropped_frames <= exp.max_dropped_frames,
+        )
+    if exp.stop_reasons is not None:
+        actual = [m["stop"]["reason"] for m in recs]
+        check("stop_reasons", exp.stop_reasons, actual, actual == exp.stop_reasons)
+    if exp.markers is not None:
+        actual = sum(len(m["markers"]) for m in recs)
+        check("markers", exp.markers, actual, actual == exp.markers)
+    if exp.frames_min is not None:
+        actual = min((m["frames"] for m in recs), default=0)
+        check("frames_min", exp.frames_min, actual, actual >= exp.frames_min)
+    return checks

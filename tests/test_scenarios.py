@@ -1,0 +1,79 @@
+"""The CI scenario suite: every scenarios/ci/*.toml runs through the real runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from camera.verify import verify_recording
+from sim.runner import run_scenario
+from sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1] / "scenarios"
+CI = sorted((ROOT / "ci").glob("*.toml"))
+
+
+def test_suite_is_there() -> None:
+    assert len(CI) >= 10
+
+
+@pytest.mark.parametrize("path", CI, ids=[p.stem for p in CI])
+def test_ci_scenario(path: Path, tmp_path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.expect is not None, "every CI scenario states what it expects"
+    result = run_scenario(scenario, tmp_path)
+    failed = [e for e in result.expectations if not e.ok]
+    assert not failed, failed
+    for m in result.recordings:
+        report = verify_recording(tmp_path / m["recording_id"])
+        assert report.ok, report.problems
+        assert report.codes == list(range(m["first_frame"], m["last_frame"] + 1))
+
+
+def run(name: str, tmp_path: Path):
+    return run_scenario(load_scenario(ROOT / "ci" / f"{name}.toml"), tmp_path)
+
+
+def test_between_keyframes_starts_on_the_keyframe_before(tmp_path: Path) -> None:
+    [m] = run("trigger_between_keyframes", tmp_path).recordings
+    assert m["trigger"]["time"] == 31.55
+    assert m["first_frame"] == 30  # keyframe at 1.0 <= 1.55
+    assert m["pre_event_seconds"] == 30.55
+
+
+def test_double_press_is_dated_at_first_press(tmp_path: Path) -> None:
+    [m] = run("double_press_start_hold_stop", tmp_path).recordings
+    assert m["trigger"]["time"] == 12.0
+    assert m["stop"] == {"reason": "button_hold", "time": 20.0}
+
+
+def test_retrigger_overlaps_previous_tail(tmp_path: Path) -> None:
+    first, second = run("retrigger_after_stop", tmp_path).recordings
+    assert second["first_frame"] <= first["last_frame"]  # pre-event reaches into the tail
+    assert second["first_frame"] == 360  # keyframe at 12.0 = 22.0 - 10.0
+
+
+def test_fps25_gop_snaps_back_to_keyframe(tmp_path: Path) -> None:
+    [m] = run("fps25_gop2s", tmp_path).recordings
+    assert m["fps"] == 25
+    assert m["first_frame"] == 150  # keyframes every 50 frames: 6.0 s <= 12.9 - 5.0
+    assert m["pre_event_seconds"] == pytest.approx(6.9)
+
+
+def test_same_scenario_twice_is_byte_identical(tmp_path: Path) -> None:
+    trees = []
+    for run_dir in (tmp_path / "a", tmp_path / "b"):
+        result = run_scenario(load_scenario(ROOT / "ci" / "marker_while_recording.toml"), run_dir)
+        assert result.recordings
+        trees.append(
+            {
+                str(p.relative_to(run_dir)): p.read_bytes()
+                for p in sorted(run_dir.rglob("*"))
+                if p.is_file()
+            }
+        )
+    assert trees[0] == trees[1]
+    manifest = next(k for k in trees[0] if k.endswith("manifest.json"))
+    assert json.loads(trees[0][manifest])["markers"]
