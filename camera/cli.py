@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("path", metavar="PATH")
     inspect.add_argument("--json", action="store_true")
 
+    recover = sub.add_parser("recover", help="repair recordings interrupted by power loss")
+    recover.add_argument("paths", nargs="+", metavar="PATH")
+
     scenario = sub.add_parser("scenario", help="scenario files")
     ssub = scenario.add_subparsers(dest="scenario_command", required=True, parser_class=_Parser)
     check = ssub.add_parser("check", help="validate a scenario file")
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": cmd_run,
             "verify": cmd_verify,
             "inspect": cmd_inspect,
+            "recover": cmd_recover,
             "scenario": cmd_scenario,
         }[args.command]
         return handler(args)
@@ -178,6 +182,37 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for item in items:
         print(item["text"])
     return EXIT_OK
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from camera.recovery import RecoveryError, interrupted, recover_recording
+    from hal.storage.local import LocalStorage
+
+    failed = done = 0
+    for p in args.paths:
+        path = Path(p)
+        dirs = recording_dirs(path)
+        single = dirs == [path]
+        storage = LocalStorage(path.parent if single else path)
+        todo = [path.name] if single else interrupted(storage)
+        for name in todo:
+            if single and name not in interrupted(storage):
+                print(f"OK    {storage.path(name)}: complete, nothing to recover")
+                continue
+            try:
+                m = recover_recording(storage, name)
+            except (RecoveryError, OSError, KeyError, TypeError, ValueError) as exc:
+                failed += 1
+                print(f"FAIL  {storage.path(name)}: {exc}")
+                continue
+            done += 1
+            print(
+                f"FIXED {storage.path(name)}: {m['frames']} frames in {len(m['segments'])} "
+                f"segments, stop {m['stop']['reason']} at {m['stop']['time']:.3f} s"
+            )
+    if done == failed == 0:
+        print("nothing to recover")
+    return EXIT_OK if failed == 0 else EXIT_FAILED
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:

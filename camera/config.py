@@ -172,9 +172,11 @@ class BufferConfig(_Model):
 
 
 class RecordingConfig(_Model):
-    """``[recording]``."""
+    """``[recording]``: ``reserve_mb`` is kept free for journals and manifests, so a
+    full card still ends every recording with a valid manifest."""
 
     segment_seconds: PositiveFloat = 10.0
+    reserve_mb: Annotated[float, Field(ge=0, le=4096)] = 2.0
 
 
 class InputConfig(_Model):

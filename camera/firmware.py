@@ -17,8 +17,10 @@ from camera.config import Config
 from camera.encoders import open_encoder
 from camera.gestures import Gesture
 from camera.indicators import Indicators
+from camera.manifest import r6
 from camera.overlay import Overlay
-from camera.recorder import Recorder, VideoFormat, r6
+from camera.recorder import Recorder, VideoFormat
+from camera.recovery import recover_storage
 from camera.ring import RingBuffer
 from camera.state import State, check
 from camera.triggers import Triggers
@@ -76,6 +78,7 @@ class Firmware:
             pre_event=b.pre_event,
             segment_seconds=config.recording.segment_seconds,
             queue_bytes=int(b.queue_mb * 1_000_000),
+            reserve_bytes=int(config.recording.reserve_mb * 1_000_000),
             on_finished=self._finished,
         )
         self.capture.listeners.append(self.recorder.on_frame)
@@ -98,6 +101,8 @@ class Firmware:
 
     # -- life cycle ----------------------------------------------------------
     def boot(self) -> None:
+        for manifest in recover_storage(self.hal.storage):
+            self._log("recovered", recording=manifest["recording_id"], frames=manifest["frames"])
         self.triggers.start()
         self.capture.start()
         self._set_state(State.BUFFERING)
@@ -148,6 +153,8 @@ class Firmware:
             return
         rec = self.recorder.start(source, t)
         if rec is None:
+            self._log("refused", source=source, at=r6(t), reason="storage full")
+            self.indicators.error(True)
             return
         self._log("start", source=source, at=r6(t), recording=rec.id)
         self._set_state(State.RECORDING)
@@ -166,6 +173,8 @@ class Firmware:
         self._log("saved", recording=manifest.get("recording_id"), frames=manifest.get("frames"))
 
     def _writer_error(self, exc: BaseException) -> None:
+        if not isinstance(exc, OSError):
+            raise exc  # a bug, not a storage fault: never disguise it as a full card
         self._log("error", what="storage", detail=str(exc))
         self.indicators.error(True)
         if self.recorder.active:

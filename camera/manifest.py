@@ -24,3 +24,72 @@ def dumps(manifest: Mapping[str, Any]) -> bytes:
 
 def write_manifest(storage: Storage, directory: str, manifest: Mapping[str, Any]) -> None:
     storage.write_atomic(f"{directory}/{MANIFEST}", dumps(manifest))
+
+
+ORDER = (
+    "format",
+    "device_id",
+    "recording_id",
+    "codec",
+    "width",
+    "height",
+    "fps",
+    "trigger",
+    "pre_event_seconds",
+    "pre_event_requested",
+    "start_time",
+    "end_time",
+    "stop",
+    "frames",
+    "first_frame",
+    "last_frame",
+    "dropped_frames",
+    "gaps",
+    "markers",
+    "wall_clock_steps",
+    "segments",
+)
+
+
+def r6(x: float) -> float:
+    """Times in manifests: microseconds are plenty, and stable across platforms."""
+    return round(x, 6)
+
+
+def build_manifest(
+    head: Mapping[str, Any],
+    segments: list[dict[str, Any]],
+    stop: Mapping[str, Any],
+    markers: list[dict[str, Any]],
+    gaps: list[dict[str, Any]],
+    wall_clock_steps: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The manifest from a recording's head (known at start) and what was written.
+
+    One function for a normal stop and for recovery after a power cut, so both
+    produce the same shape from the same facts.
+    """
+    first = segments[0] if segments else None
+    last = segments[-1] if segments else None
+    trigger_time = head["trigger"]["time"]
+    start_time = first["start_time"] if first else trigger_time
+    m = dict(head)
+    m.update(
+        pre_event_seconds=r6(trigger_time - start_time),
+        start_time=r6(start_time),
+        end_time=r6(last["end_time"]) if last else r6(start_time),
+        stop=dict(stop),
+        frames=sum(s["frames"] for s in segments),
+        first_frame=first["first_frame"] if first else None,
+        last_frame=last["last_frame"] if last else None,
+        # Dropped by the firmware (writer backlog); frames the sensor never
+        # delivered are in ``gaps`` with cause "camera" but were not dropped.
+        dropped_frames=sum(g["frames"] for g in gaps if g.get("cause") != "camera"),
+        gaps=[dict(g) for g in gaps],
+        markers=[dict(x) for x in markers],
+        # Wall-clock corrections during the recording: UTC stamps before and
+        # after a step differ by it; device times (and frame order) do not.
+        wall_clock_steps=[dict(x) for x in wall_clock_steps or []],
+        segments=[dict(s) for s in segments],
+    )
+    return {k: m[k] for k in ORDER}

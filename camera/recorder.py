@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from camera.frames import EncodedFrame
-from camera.manifest import FORMAT, write_manifest
+from camera.journal import Journal
+from camera.manifest import FORMAT, build_manifest, r6, write_manifest
+from camera.recovery import recover_recording
 from camera.ring import RingBuffer
 from camera.segments import RecordingWriter
 from hal.clock import Clock
-from hal.storage import Storage
+from hal.storage import Storage, enospc
 from hal.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,6 @@ log = logging.getLogger(__name__)
 
 def iso_utc(clock: Clock, t: float) -> str:
     return clock.wall(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def r6(x: float) -> float:
-    """Times in manifests: microseconds are plenty, and stable across platforms."""
-    return round(x, 6)
 
 
 @dataclass(frozen=True)
@@ -78,6 +75,7 @@ class Recorder:
         pre_event: float,
         segment_seconds: float,
         queue_bytes: int,
+        reserve_bytes: int = 0,
         on_finished: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.clock = clock
@@ -89,6 +87,7 @@ class Recorder:
         self.pre_event = pre_event
         self.segment_seconds = segment_seconds
         self.queue_bytes = queue_bytes
+        self.reserve_bytes = reserve_bytes
         self.on_finished = on_finished
         self.recording: Recording | None = None
         self.counter = self._last_counter()
@@ -104,8 +103,17 @@ class Recorder:
         return self.recording is not None
 
     # -- start -----------------------------------------------------------
+    def storage_full(self) -> bool:
+        return self.storage.free_bytes() < self.reserve_bytes
+
     def start(self, source: str, trigger_time: float) -> Recording | None:
-        """Start a recording whose trigger's first edge was at ``trigger_time``."""
+        """Start a recording whose trigger's first edge was at ``trigger_time``.
+
+        Returns None (and records nothing) when the card is full: evidence is
+        never deleted to make room.
+        """
+        if self.storage_full():
+            return None
         frames = self.ring.frames_from(trigger_time - self.pre_event)
         if not frames:
             log.warning("trigger %s at %.3f: nothing buffered yet", source, trigger_time)
@@ -121,8 +129,12 @@ class Recorder:
         rec = Recording(rec_id, rec_id, trigger, first or EncodedFrame(b"", -1, trigger_time, True))
         self.recording = rec
         v = self.video
+        head = self._head(rec)
 
         def open_writer() -> None:
+            self.storage.makedirs(rec.directory)
+            journal = Journal(self.storage, rec.directory)
+            journal.append("head", head)
             rec.writer.append(
                 RecordingWriter(
                     self.storage,
@@ -132,6 +144,7 @@ class Recorder:
                     v.height,
                     v.fps,
                     self.segment_seconds,
+                    journal,
                 )
             )
 
@@ -150,6 +163,8 @@ class Recorder:
 
         def write() -> None:
             if rec.failed is None and rec.writer:
+                if self.storage_full():  # keep the reserve for the journal and manifest
+                    raise enospc(self.storage.root)
                 rec.writer[0].write(frames)
 
         def done() -> None:
@@ -174,13 +189,17 @@ class Recorder:
         if (rec.dropping and not frame.keyframe) or (
             rec.queued_bytes + frame.size > self.queue_bytes
         ):
-            self._drop(rec, frame)
+            self._drop(rec, frame, "writer_backlog")
             return
-        rec.dropping = False
+        if rec.dropping:
+            rec.dropping = False
+            self._journal(rec, "gap", dict(rec.gaps[-1]))
+        elif rec.last is not None and frame.number > rec.last.number + 1:
+            self._sensor_gap(rec, rec.last, frame)
         self._submit(rec, [frame], live=True)
         rec.last = frame
 
-    def _drop(self, rec: Recording, frame: EncodedFrame) -> None:
+    def _drop(self, rec: Recording, frame: EncodedFrame, cause: str) -> None:
         if not rec.dropping:
             rec.dropping = True
             rec.gaps.append(
@@ -189,7 +208,7 @@ class Recorder:
                     "end": r6(frame.time),
                     "first_frame": frame.number,
                     "frames": 0,
-                    "cause": "writer_backlog",
+                    "cause": cause,
                 }
             )
         gap = rec.gaps[-1]
@@ -198,9 +217,35 @@ class Recorder:
         rec.dropped += 1
         self.dropped_frames += 1
 
+    def _sensor_gap(self, rec: Recording, before: EncodedFrame, after: EncodedFrame) -> None:
+        """Frames the sensor never delivered (disconnect): declared, not dropped."""
+        lost = after.number - before.number - 1
+        period = (after.time - before.time) / (lost + 1)
+        gap = {
+            "start": r6(before.time + period),
+            "end": r6(after.time - period),
+            "first_frame": before.number + 1,
+            "frames": lost,
+            "cause": "camera",
+        }
+        rec.gaps.append(gap)
+        self._journal(rec, "gap", dict(gap))
+
     def mark(self, source: str, t: float) -> None:
-        if self.recording is not None:
-            self.recording.markers.append({"source": source, "time": r6(t)})
+        rec = self.recording
+        if rec is not None:
+            marker = {"source": source, "time": r6(t)}
+            rec.markers.append(marker)
+            self._journal(rec, "marker", marker)
+
+    def _journal(self, rec: Recording, kind: str, payload: dict[str, Any]) -> None:
+        """A journal record, written by the writer in order with the frames."""
+
+        def write() -> None:
+            if rec.failed is None and rec.writer:
+                rec.writer[0].journal.append(kind, payload)
+
+        self.worker.submit(write)
 
     # -- failure and stop --------------------------------------------------
     def storage_failed(self, exc: BaseException) -> None:
@@ -220,23 +265,40 @@ class Recorder:
             return
         self.recording = None
         stop = {"reason": reason, "time": r6(t)}
-        meta = self._manifest_head(rec, stop)
-
-        def finish() -> None:
-            segments = [s.as_dict() for s in rec.writer[0].close()] if rec.writer else []
-            manifest = self._manifest(meta, segments)
-            write_manifest(self.storage, rec.directory, manifest)
-            result.update(manifest)
-
+        head = self._head(rec)
+        markers = list(rec.markers)
+        gaps = [dict(g) for g in rec.gaps]
+        steps = [
+            {"time": r6(at), "seconds": step}
+            for at, step in self.clock.wall_steps
+            if rec.first.time <= at <= t
+        ]
         result: dict[str, Any] = {}
 
+        def finish() -> None:
+            if not rec.writer:
+                return  # the directory was never made: nothing was written
+            writer = rec.writer[0]
+            if rec.failed is None:
+                writer.journal.append("stop", stop)
+                segments = [s.as_dict() for s in writer.close()]
+                writer.journal.close()
+                manifest = build_manifest(head, segments, stop, markers, gaps, steps)
+                write_manifest(self.storage, rec.directory, manifest)
+            else:
+                # Storage failed under us: finish exactly as recovery after a power
+                # cut would, from the journal and the last synced sizes.
+                writer.abort()
+                manifest = recover_recording(self.storage, rec.directory, stop)
+            result.update(manifest)
+
         def done() -> None:
-            if self.on_finished is not None:
+            if self.on_finished is not None and result:
                 self.on_finished(result)
 
         self.worker.submit(finish, 0, done)
 
-    def _manifest_head(self, rec: Recording, stop: dict[str, Any]) -> dict[str, Any]:
+    def _head(self, rec: Recording) -> dict[str, Any]:
         v = self.video
         return {
             "format": FORMAT,
@@ -248,48 +310,4 @@ class Recorder:
             "fps": v.fps,
             "trigger": rec.trigger,
             "pre_event_requested": self.pre_event,
-            "stop": stop,
-            "dropped_frames": rec.dropped,
-            "markers": list(rec.markers),
-            "gaps": [dict(g) for g in rec.gaps],
         }
-
-    def _manifest(self, head: dict[str, Any], segments: list[dict[str, Any]]) -> dict[str, Any]:
-        first = segments[0] if segments else None
-        last = segments[-1] if segments else None
-        start_time = first["start_time"] if first else head["trigger"]["time"]
-        m = dict(head)
-        m.update(
-            pre_event_seconds=r6(head["trigger"]["time"] - start_time),
-            start_time=r6(start_time),
-            end_time=r6(last["end_time"]) if last else r6(start_time),
-            wall_start=iso_utc(self.clock, start_time),
-            frames=sum(s["frames"] for s in segments),
-            first_frame=first["first_frame"] if first else None,
-            last_frame=last["last_frame"] if last else None,
-            segments=segments,
-        )
-        order = [
-            "format",
-            "device_id",
-            "recording_id",
-            "codec",
-            "width",
-            "height",
-            "fps",
-            "trigger",
-            "pre_event_seconds",
-            "pre_event_requested",
-            "start_time",
-            "end_time",
-            "wall_start",
-            "stop",
-            "frames",
-            "first_frame",
-            "last_frame",
-            "dropped_frames",
-            "gaps",
-            "markers",
-            "segments",
-        ]
-        return {k: m[k] for k in order}

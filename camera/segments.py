@@ -5,12 +5,14 @@ H.264 goes into MPEG-TS and MJPEG into Matroska, both readable up to the last
 complete packet if power is cut; ``flush_packets`` pushes every packet through
 to our file object at once, which hashes and counts the bytes as they pass, so
 the sha256 in the manifest is of exactly what reached the card and costs no
-second read. Open segments are fsync'ed at least every ``sync_interval`` of
-video, so a power cut loses at most that much.
+second read. Open segments are fsync'ed every ``sync_interval`` of video and
+each sync point is journaled, so a power cut loses at most that much: recovery
+cuts the segment back to its last journaled size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,6 +21,7 @@ from typing import Any
 import av
 
 from camera.frames import EncodedFrame
+from camera.journal import Journal
 from hal.storage import DurableFile, Storage
 
 PTS_HZ = 90_000
@@ -99,6 +102,24 @@ class Segment:
     def sync(self) -> None:
         self._file.sync()
 
+    def progress(self) -> dict[str, Any]:
+        """What is in the file so far (valid right after a sync)."""
+        assert self.first is not None and self.last is not None
+        return {
+            "file": self.rel.rsplit("/", 1)[-1],
+            "bytes": self._file.bytes_written,
+            "frames": self.frames,
+            "first_frame": self.first.number,
+            "last_frame": self.last.number,
+            "start_time": self.first.time,
+            "end_time": self.last.time,
+        }
+
+    def abort(self) -> None:
+        """Let go of the file without a trailer (storage failed); recovery cuts it back."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+
     def close(self) -> SegmentInfo:
         self._out.close()
         self._file.sync()
@@ -128,9 +149,11 @@ class RecordingWriter:
         height: int,
         fps: int,
         segment_seconds: float,
-        sync_interval: float = 1.0,
+        journal: Journal,
+        sync_interval: float = 0.5,
     ) -> None:
         self.storage = storage
+        self.journal = journal
         self.directory = directory
         self.codec = codec
         self.size = (width, height)
@@ -140,7 +163,6 @@ class RecordingWriter:
         self.segments: list[SegmentInfo] = []
         self._open: Segment | None = None
         self._synced_at = 0.0
-        storage.makedirs(directory)
 
     def write(self, frames: list[EncodedFrame]) -> None:
         for frame in frames:
@@ -157,8 +179,12 @@ class RecordingWriter:
                 self._synced_at = frame.time
             seg.add(frame)
             if frame.time - self._synced_at >= self.sync_interval:
-                seg.sync()
-                self._synced_at = frame.time
+                self._sync(seg)
+
+    def _sync(self, seg: Segment) -> None:
+        seg.sync()
+        self._synced_at = seg.last.time if seg.last else self._synced_at
+        self.journal.append("sync", seg.progress())
 
     def _new_segment(self) -> Segment:
         _, ext = CONTAINERS[self.codec]
@@ -167,9 +193,17 @@ class RecordingWriter:
 
     def _rotate(self) -> None:
         if self._open is not None:
-            self.segments.append(self._open.close())
+            info = self._open.close()
+            self.journal.append("segment", info.as_dict())
+            self.segments.append(info)
             self._open = None
 
     def close(self) -> list[SegmentInfo]:
         self._rotate()
         return self.segments
+
+    def abort(self) -> None:
+        if self._open is not None:
+            self._open.abort()
+            self._open = None
+        self.journal.close()

@@ -79,7 +79,9 @@ def _apply_faults(dev: SimDevice, scenario: Scenario) -> None:
         if fault.kind == "storage_stall":
             dev.storage.stall(at, at + duration)
         elif fault.kind == "storage_full":
-            clock.call_at(at, lambda: dev.storage.fill(0))
+            # The card is down to half the firmware's metadata reserve.
+            left = int(dev.config.recording.reserve_mb * 1_000_000) // 2
+            clock.call_at(at, lambda left=left: dev.storage.fill(left))
         elif fault.kind == "camera_disconnect":
             clock.call_at(at, lambda d=duration: sensor.disconnect(clock.now() + d))  # type: ignore[attr-defined]
         elif fault.kind == "clock_jump":

@@ -47,8 +47,13 @@ class SimStorage(LocalStorage):
         self.stalls.sort()
 
     def fill(self, free_bytes: int = 0) -> None:
-        """From now on, fail writes once ``free_bytes`` more have been written."""
+        """The card is (nearly) full: ``free_bytes`` more, then writes fail with ENOSPC."""
         self.capacity_bytes = self.bytes_written + free_bytes
+
+    def free_bytes(self) -> int:
+        if self.capacity_bytes is None:
+            return super().free_bytes()
+        return max(0, self.capacity_bytes - self.bytes_written)
 
     def service_time(self, nbytes: int, start: float) -> float:
         t = start

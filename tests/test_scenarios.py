@@ -29,7 +29,9 @@ def test_ci_scenario(path: Path, tmp_path: Path) -> None:
     for m in result.recordings:
         report = verify_recording(tmp_path / m["recording_id"])
         assert report.ok, report.problems
-        assert report.codes == list(range(m["first_frame"], m["last_frame"] + 1))
+        lost = {g["first_frame"] + i for g in m["gaps"] for i in range(g["frames"])}
+        expected = [n for n in range(m["first_frame"], m["last_frame"] + 1) if n not in lost]
+        assert report.codes == expected
 
 
 def run(name: str, tmp_path: Path):
@@ -60,6 +62,36 @@ def test_fps25_gop_snaps_back_to_keyframe(tmp_path: Path) -> None:
     assert m["fps"] == 25
     assert m["first_frame"] == 150  # keyframes every 50 frames: 6.0 s <= 12.9 - 5.0
     assert m["pre_event_seconds"] == pytest.approx(6.9)
+
+
+def test_camera_disconnect_is_a_declared_gap_in_one_recording(tmp_path: Path) -> None:
+    [m] = run("camera_disconnect", tmp_path).recordings
+    [gap] = m["gaps"]
+    assert gap["cause"] == "camera"
+    assert gap["first_frame"] == 366  # the frame at 12.2 s (366 / 30)
+    assert gap["frames"] == 45  # 1.5 s at 30 fps
+    assert m["dropped_frames"] == 0  # not dropped by the firmware: never captured
+    assert m["stop"]["reason"] == "end_of_run"
+
+
+def test_storage_full_stops_keeps_evidence_and_refuses(tmp_path: Path) -> None:
+    result = run("storage_full", tmp_path)
+    [m] = result.recordings
+    assert m["stop"]["reason"] == "storage_full"
+    assert 13.0 <= m["stop"]["time"] < 14.0
+    assert m["frames"] > 0
+    kinds = [e["kind"] for e in result.events]
+    assert "refused" in kinds  # the later double press: logged, no crash, no recording
+    assert verify_recording(tmp_path / m["recording_id"]).ok
+
+
+def test_clock_jump_keeps_device_time_and_records_the_step(tmp_path: Path) -> None:
+    result = run("clock_jump", tmp_path)
+    [m] = result.recordings
+    assert m["trigger"]["wall_time"] == "2026-01-01T08:00:08.000Z"
+    assert m["wall_clock_steps"] == [{"time": 11.0, "seconds": 90.0}]
+    report = verify_recording(tmp_path / m["recording_id"])
+    assert report.ok and report.codes == list(range(m["first_frame"], m["last_frame"] + 1))
 
 
 def test_same_scenario_twice_is_byte_identical(tmp_path: Path) -> None:

@@ -19,10 +19,11 @@ from pathlib import Path
 class DurableFile:
     """A write-only binary file on a raw fd: no hidden buffering, explicit sync."""
 
-    def __init__(self, path: Path, guard: StorageGuard | None = None) -> None:
+    def __init__(self, path: Path, guard: StorageGuard | None = None, append: bool = False) -> None:
         self.path = path
         self._guard = guard
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        mode = os.O_APPEND if append else os.O_TRUNC
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
         self.bytes_written = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -71,7 +72,21 @@ class Storage(ABC):
     def open_write(self, rel: str) -> DurableFile: ...
 
     @abstractmethod
+    def open_append(self, rel: str) -> DurableFile: ...
+
+    @abstractmethod
     def write_atomic(self, rel: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def truncate(self, rel: str, size: int) -> None:
+        """Cut a file back to ``size`` bytes, durably (recovery after power loss)."""
+
+    @abstractmethod
+    def remove(self, rel: str) -> None: ...
+
+    @abstractmethod
+    def free_bytes(self) -> int:
+        """Space left for new data."""
 
     @abstractmethod
     def makedirs(self, rel: str) -> None: ...

@@ -27,6 +27,31 @@ class LocalStorage(Storage):
             fsync_dir(path.parent)
         return f
 
+    def open_append(self, rel: str) -> DurableFile:
+        path = self.path(rel)
+        existed = path.exists()
+        f = DurableFile(path, self.guard, append=True)
+        if not existed:
+            fsync_dir(path.parent)
+        return f
+
+    def truncate(self, rel: str, size: int) -> None:
+        fd = os.open(self.path(rel), os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def remove(self, rel: str) -> None:
+        path = self.path(rel)
+        path.unlink()
+        fsync_dir(path.parent)
+
+    def free_bytes(self) -> int:
+        st = os.statvfs(self.root if self.root.exists() else self.root.parent)
+        return st.f_bavail * st.f_frsize
+
     def write_atomic(self, rel: str, data: bytes) -> None:
         path = self.path(rel)
         tmp = path.with_name(f".{path.name}.tmp")
