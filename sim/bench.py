@@ -7,25 +7,30 @@
   the 1/30 s frame budget, next to a baseline deque of copied frames (what an
   unbounded-by-bytes buffer costs) on the same frames in the same process.
 
-Ratios, not absolute times, so the numbers mean the same on any host.
+Ratios, not absolute times, so the numbers mean the same on any host. Then the
+reliability runs too long for the test suite: SIGKILL trials (``--kills``)
+and an 8-hour soak (``--soak-hours``) reporting RSS, files and threads over
+the shift.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections import deque
+from pathlib import Path
 
 from camera.config import load_config
 from camera.frames import EncodedFrame
 from camera.ring import RingBuffer
 from sim.device import SimDevice
+from sim.killtest import run_trials
+from sim.soak import soak
 
 
 def bench_capture(seconds: float) -> dict[str, float]:
-    import tempfile
-
     config = load_config(None)
     with tempfile.TemporaryDirectory() as tmp:
         dev = SimDevice(config, tmp).boot()
@@ -73,9 +78,22 @@ def bench_ring(n: int = 3600) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sim.bench")
     parser.add_argument("--seconds", type=float, default=20.0, help="simulated capture seconds")
+    parser.add_argument("--kills", type=int, default=40, help="SIGKILL trials (0: skip)")
+    parser.add_argument("--soak-hours", type=float, default=8.0, help="soak shift (0: skip)")
     args = parser.parse_args()
-    results = {"capture_720p": bench_capture(args.seconds), "ring": bench_ring()}
-    print(json.dumps(results, indent=2))
+    results: dict[str, object] = {
+        "capture_720p": bench_capture(args.seconds),
+        "ring": bench_ring(),
+    }
+    print(json.dumps(results, indent=2), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.kills:
+            scenario = Path(__file__).resolve().parents[1] / "tests" / "data" / "kill.toml"
+            kill = run_trials(scenario, Path(tmp) / "kill", args.kills, seed=2).as_dict()
+            print(json.dumps({"kill_trials": kill}, indent=2), flush=True)
+        if args.soak_hours:
+            report = soak(args.soak_hours, Path(tmp) / "soak", sample_every=600.0, fps=5)
+            print(json.dumps({"soak": report}, indent=2), flush=True)
 
 
 if __name__ == "__main__":
