@@ -40,6 +40,35 @@ def default_scenario() -> Path:
     raise UsageError("no default scenario: scenarios/patrol.toml not found; pass --scenario")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _ms_list(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected milliseconds like 10,20,30, got {text!r}"
+        ) from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected milliseconds >= 0, got {text!r}")
+    return values
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT like 1280x720, got {text!r}"
+        ) from None
+    return w, h
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bodycam", description="Body-worn camera firmware, on a Pi or simulated.")
     p.add_argument("--version", action="version", version=f"bodycam {__version__}")
@@ -61,6 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("path", metavar="PATH")
     inspect.add_argument("--json", action="store_true")
 
+    bench = sub.add_parser("bench", help="benchmarks on the running firmware")
+    bsub = bench.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
+    trig = bsub.add_parser("trigger", help="holster-trigger timing, in real time under load")
+    trig.add_argument("--trials", type=_positive_int, default=50)
+    trig.add_argument("--bounce-ms", type=float, default=8.0)
+    trig.add_argument("--debounce-ms", type=_ms_list, help="one value or a list: 10,20,30")
+    trig.add_argument("--resolution", type=_resolution, default=(1280, 720), help="WxH")
+    trig.add_argument("--config", help="device config TOML")
+    trig.add_argument("--board", choices=["sim", "pi"], default="sim")
+    trig.add_argument("--drive-pin", type=int, help="Pi: BCM output wired to the holster input")
+    trig.add_argument(
+        "--warmup", type=float, help="seconds before the first trial (default: pre_event)"
+    )
+    trig.add_argument("--out", help="directory for trials.csv and latency.png")
+    trig.add_argument("--json", action="store_true")
+
     recover = sub.add_parser("recover", help="repair recordings interrupted by power loss")
     recover.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -79,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "verify": cmd_verify,
             "inspect": cmd_inspect,
             "recover": cmd_recover,
+            "bench": cmd_bench,
             "scenario": cmd_scenario,
         }[args.command]
         return handler(args)
@@ -182,6 +228,46 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for item in items:
         print(item["text"])
     return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from camera.config import load_config
+    from sim.bench_report import as_json, table, write_csv, write_plot
+    from sim.trigger_bench import bench_trigger
+
+    # Validate the config and the resolution up front: one line, exit 2.
+    load_config(args.config, {"video": {"width": args.resolution[0], "height": args.resolution[1]}})
+    progress = None
+    if not args.json and sys.stderr.isatty():
+
+        def progress(debounce: float, k: int, n: int) -> None:
+            done = round(30 * k / n)
+            sys.stderr.write(
+                f"\rdebounce {debounce:g} ms [{'#' * done}{'.' * (30 - done)}] {k}/{n}"
+            )
+            sys.stderr.flush()
+            if k == n:
+                sys.stderr.write("\n")
+
+    results = bench_trigger(
+        trials=args.trials,
+        bounce_ms=args.bounce_ms,
+        debounce_ms=args.debounce_ms,
+        resolution=args.resolution,
+        config_path=args.config,
+        board=args.board,
+        drive_pin=args.drive_pin,
+        warmup=args.warmup,
+        progress=progress,
+    )
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(results, out / "trials.csv")
+        write_plot(results, out / "latency.png")
+    print(json.dumps(as_json(results)) if args.json else table(results))
+    bad = sum(r.false_triggers + r.missed_triggers for r in results)
+    return EXIT_OK if bad == 0 else EXIT_FAILED
 
 
 def cmd_recover(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from camera.capture import Capture
@@ -42,6 +43,8 @@ class Firmware:
         v, b = config.video, config.buffer
         self.state = State.BOOTING
         self.events: deque[dict[str, Any]] = deque(maxlen=10_000)
+        #: Called on the loop thread with every event-log entry (console, bench).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.recordings: list[dict[str, Any]] = []
         # The ring keeps the recognition delay beyond pre_event, so the keyframe at
         # or before ``T - pre_event`` is still held when the gesture is recognised.
@@ -80,6 +83,7 @@ class Firmware:
             queue_bytes=int(b.queue_mb * 1_000_000),
             reserve_bytes=int(config.recording.reserve_mb * 1_000_000),
             on_finished=self._finished,
+            on_durable=lambda rec: self._log("durable", recording=rec.id),
         )
         self.capture.listeners.append(self.recorder.on_frame)
         hal.worker.on_error = self._writer_error
@@ -129,6 +133,8 @@ class Firmware:
     def _log(self, kind: str, **fields: Any) -> None:
         entry = {"time": r6(self.clock.now()), "kind": kind, **fields}
         self.events.append(entry)
+        for listener in self.listeners:
+            listener(entry)
         log.info("%s %s", kind, fields)
 
     def _set_state(self, new: State) -> None:
@@ -164,7 +170,7 @@ class Firmware:
         if not self.recorder.active:
             return
         self.recorder.stop(reason, t)
-        self._log("stop", reason=reason)
+        self._log("stop", reason=reason, at=r6(t))
         self._set_state(State.BUFFERING)
         self.indicators.pulse(2)
 

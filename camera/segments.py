@@ -181,6 +181,11 @@ class RecordingWriter:
             if frame.time - self._synced_at >= self.sync_interval:
                 self._sync(seg)
 
+    def sync(self) -> None:
+        """Make everything written so far durable now (and journal it)."""
+        if self._open is not None and self._open.last is not None:
+            self._sync(self._open)
+
     def _sync(self, seg: Segment) -> None:
         seg.sync()
         self._synced_at = seg.last.time if seg.last else self._synced_at

@@ -1,0 +1,330 @@
+"""Holster-trigger timing bench: real time, real load, the real input path.
+
+The firmware runs on the wall clock (``monotonic``) with the writer thread,
+encoding at the configured resolution, while trials drive the holster input
+through its real path: a gpiozero mock pin in simulation, or on a Pi a GPIO
+output (``--drive-pin``) wired to the sensor input so the edge is physical.
+Per trial, from the edge: the debouncer accepting the transition, the record
+LED on, and the whole pre-event durable on storage (fsync returned). Then
+false-trigger trials (chatter and short pulses below the debounce) count
+false and missed triggers. Trials are callbacks on the firmware's own loop:
+nothing sleeps, and the timestamps are the HAL clock's.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from camera.config import Config, load_config
+from camera.firmware import Firmware
+from hal.board import Hal, open_hal
+
+INPUT = "holster"
+TIMEOUT = 5.0  # seconds for a trial's durable pre-event before it counts as missed
+
+
+@dataclass
+class Trial:
+    debounce_ms: float
+    index: int
+    edge: float
+    accepted: float | None = None
+    led: float | None = None
+    durable: float | None = None
+
+    def ms(self, t: float | None) -> float | None:
+        return None if t is None else round((t - self.edge) * 1000, 3)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "debounce_ms": self.debounce_ms,
+            "trial": self.index,
+            "accepted_ms": self.ms(self.accepted),
+            "led_ms": self.ms(self.led),
+            "durable_ms": self.ms(self.durable),
+        }
+
+
+@dataclass
+class SweepResult:
+    debounce_ms: float
+    trials: list[Trial] = field(default_factory=list)
+    false_triggers: int = 0
+    missed_triggers: int = 0
+    false_trials: int = 0
+    stimulus_overruns: int = 0
+
+    def stats(self, key: str) -> dict[str, float | None]:
+        values = sorted(v for t in self.trials if (v := t.row()[key]) is not None)
+        return percentiles(values)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "debounce_ms": self.debounce_ms,
+            "trials": len(self.trials),
+            "accepted_ms": self.stats("accepted_ms"),
+            "led_ms": self.stats("led_ms"),
+            "durable_ms": self.stats("durable_ms"),
+            "false_triggers": self.false_triggers,
+            "false_trials": self.false_trials,
+            "missed_triggers": self.missed_triggers,
+            "stimulus_overruns": self.stimulus_overruns,
+        }
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    if len(values) == 1:
+        v = values[0]
+        return {"p50": v, "p95": v, "p99": v, "max": v}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {
+        "p50": round(q[49], 3),
+        "p95": round(q[94], 3),
+        "p99": round(q[98], 3),
+        "max": round(values[-1], 3),
+    }
+
+
+class Driver:
+    """Drives the holster input: a mock pin, or a Pi output looped to the input.
+
+    Waveforms play on a thread of their own, like a signal generator: the
+    firmware's loop may be busy encoding when an edge is due, and a stimulus
+    that waited for it would stretch pulses past the debounce and fake
+    triggers. Edges are stamped where they happen, as pin interrupts are.
+    """
+
+    def __init__(self, hal: Hal, config: Config, drive_pin: int | None) -> None:
+        self.hal = hal
+        self._wake = threading.Event()
+        self._device = None
+        if drive_pin is not None:
+            from gpiozero import DigitalOutputDevice
+
+            factory = getattr(hal.gpio, "factory", None)
+            self._device = DigitalOutputDevice(drive_pin, pin_factory=factory)
+            self._active_high = config.inputs[INPUT].active == "high"
+
+    def set(self, active: bool) -> None:
+        if self._device is None:
+            self.hal.gpio.drive(INPUT, active)  # type: ignore[attr-defined]
+        else:
+            self._device.value = active == self._active_high
+
+    def play(self, waveform: list[tuple[float, bool]], done: Callable[[list[float]], None]) -> None:
+        """Set each (offset, level) at its time; then ``done(stamps)`` on the loop.
+
+        ``stamps`` are the clock readings at which each level was really set,
+        so a caller can tell a pulse the host stretched from the one it meant.
+        """
+        clock = self.hal.clock
+
+        def generator() -> None:
+            start = clock.now()
+            stamps = []
+            for offset, level in waveform:
+                while (left := start + offset - clock.now()) > 0:
+                    self._wake.wait(left)
+                stamps.append(clock.now())
+                self.set(level)
+            clock.call_soon_threadsafe(lambda: done(stamps))
+
+        threading.Thread(target=generator, name="bench-stimulus", daemon=True).start()
+
+    def close(self) -> None:
+        if self._device is not None:
+            self._device.close()
+
+
+class TrialRunner:
+    """One debounce value: warm-up, timed trials, then false-trigger trials."""
+
+    def __init__(
+        self,
+        config: Config,
+        storage: Path,
+        *,
+        trials: int,
+        bounce_ms: float,
+        warmup: float,
+        board: str,
+        drive_pin: int | None,
+        seed: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        v = config.video
+        self.hal = open_hal(
+            board,
+            storage_root=storage,
+            width=v.width,
+            height=v.height,
+            fps=v.fps,
+            overrides={"clock": "monotonic", "worker": "thread"} if board == "sim" else None,
+            camera_source=config.hal.camera,
+        )
+        storage.mkdir(parents=True, exist_ok=True)
+        self.fw = Firmware(config, self.hal)
+        self.clock = self.hal.clock
+        self.driver = Driver(self.hal, config, drive_pin)
+        self.debounce = config.inputs[INPUT].debounce_ms / 1000
+        self.result = SweepResult(config.inputs[INPUT].debounce_ms)
+        self.n = trials
+        self.bounce = bounce_ms / 1000
+        self.warmup = warmup
+        self.rng = random.Random(seed)
+        self.progress = progress
+        self.current: Trial | None = None
+        self._timeout = None
+        self._false_left = trials
+        self._false_starts = 0
+        self._starts_before = 0
+        self.fw.listeners.append(self._event)
+
+    # -- driving ---------------------------------------------------------------
+    def _bounce(self, active: bool) -> list[tuple[float, bool]]:
+        """The first edge at 0, then contact bounce within ``bounce_ms``."""
+        wave = [(0.0, active)]
+        t = 0.0
+        for i in range(self.rng.choice((0, 2, 4)) if self.bounce > 0 else 0):
+            t += self.rng.uniform(0.1, 0.24) * self.bounce
+            wave.append((t, active if i % 2 else not active))
+        return wave
+
+    def run(self) -> SweepResult:
+        self.fw.boot()
+        self.clock.call_later(self.warmup, self._start_trial)
+        self.clock.run()
+        self.fw.shutdown("end_of_run")
+        self.driver.close()
+        self.hal.close()
+        return self.result
+
+    def _start_trial(self) -> None:
+        trial = Trial(self.result.debounce_ms, len(self.result.trials), self.clock.now())
+        self.current = trial
+        self._timeout = self.clock.call_later(TIMEOUT, self._missed)
+
+        def first_edge(stamps: list[float]) -> None:
+            trial.edge = stamps[0]  # the stimulus thread's stamp of the first edge
+
+        self.driver.play(self._bounce(True), first_edge)
+
+    def _missed(self) -> None:
+        self.result.missed_triggers += 1
+        self._finish_trial()
+
+    def _event(self, e: dict[str, Any]) -> None:
+        trial = self.current
+        if trial is None:
+            if e["kind"] == "start":
+                self._false_starts += 1
+                self.clock.call_later(0.0, lambda: self.fw.stop_recording("console", e["time"]))
+            return
+        if e["kind"] == "gesture" and e["input"] == INPUT and e["gesture"] == "activate":
+            trial.accepted = e["time"]
+            trial.led = next(
+                (
+                    t
+                    for t, name, on in reversed(self.hal.gpio.changes)
+                    if name == "record_led" and on and t >= trial.edge
+                ),
+                None,
+            )
+        elif e["kind"] == "state" and e["new"] == "recording" and trial.led is None:
+            trial.led = e["time"]
+        elif e["kind"] == "durable":
+            trial.durable = e["time"]
+            if self._timeout is not None:
+                self._timeout.cancel()
+            self._finish_trial()
+
+    def _finish_trial(self) -> None:
+        trial = self.current
+        assert trial is not None
+        self.current = None
+        self.result.trials.append(trial)
+        if self.progress:
+            self.progress(len(self.result.trials), self.n)
+        self.fw.stop_recording("console", self.clock.now())
+        self.driver.set(False)
+        gap = 0.4 + self.rng.uniform(0, 0.1)  # off the frame phase, past the debounce
+        if len(self.result.trials) < self.n:
+            self.clock.call_later(gap, self._start_trial)
+        else:
+            self.clock.call_later(gap, self._false_trial)
+
+    # -- must never trigger ----------------------------------------------------
+    def _false_trial(self) -> None:
+        if self._false_left == 0:
+            self.fw.hal.worker.drain()
+            self.clock.stop()
+            return
+        self._false_left -= 1
+        self._false_starts = 0
+        wave: list[tuple[float, bool]] = []
+        t = 0.0
+        pulses = 10 if self._false_left % 2 else 1  # chatter, or one short pulse
+        for _ in range(pulses):
+            width = self.rng.uniform(0.2, 0.6) * self.debounce
+            wave += [(t, True), (t + width, False)]
+            t += width + self.rng.uniform(0.5, 2.0) * self.debounce
+        settle = 3 * self.debounce + 0.05
+
+        def played(stamps: list[float]) -> None:
+            widths = [b - a for a, b in zip(stamps[::2], stamps[1::2], strict=True)]
+            self.clock.call_later(settle, lambda: self._judge(max(widths)))
+
+        self.driver.play(wave, played)
+
+    def _judge(self, widest: float) -> None:
+        """A start counts as false only if every pulse really was below the debounce."""
+        if widest < self.debounce:
+            self.result.false_trials += 1
+            self.result.false_triggers += self._false_starts > 0
+        else:
+            self.result.stimulus_overruns += 1  # the host stretched a pulse: not a trial
+        self._false_trial()
+
+
+def bench_trigger(
+    *,
+    trials: int = 50,
+    bounce_ms: float = 8.0,
+    debounce_ms: list[float] | None = None,
+    resolution: tuple[int, int] = (1280, 720),
+    config_path: str | None = None,
+    board: str = "sim",
+    drive_pin: int | None = None,
+    warmup: float | None = None,
+    progress: Callable[[float, int, int], None] | None = None,
+) -> list[SweepResult]:
+    """Run the trials for each debounce value; recordings go to a temporary directory."""
+    size = {"video": {"width": resolution[0], "height": resolution[1]}}
+    base = load_config(config_path, size)
+    values = debounce_ms or [base.inputs[INPUT].debounce_ms]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bodycam-bench-") as tmp:
+        for i, value in enumerate(values):
+            config = load_config(config_path, {**size, "inputs": {INPUT: {"debounce_ms": value}}})
+            runner = TrialRunner(
+                config,
+                Path(tmp) / f"debounce-{value:g}ms",
+                trials=trials,
+                bounce_ms=bounce_ms,
+                warmup=config.buffer.pre_event if warmup is None else warmup,
+                board=board,
+                drive_pin=drive_pin,
+                seed=i,
+                progress=(lambda k, n, v=value: progress(v, k, n)) if progress else None,
+            )
+            results.append(runner.run())
+    return results

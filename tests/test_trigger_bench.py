@@ -1,0 +1,86 @@
+"""Trigger bench: the latency bookkeeping, and a short real-time run end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from camera.cli import main
+from sim.trigger_bench import SweepResult, Trial, percentiles
+
+
+def test_trial_latencies_are_from_the_first_edge() -> None:
+    t = Trial(20.0, 0, edge=10.0, accepted=10.025, led=10.0265, durable=10.5)
+    assert t.row() == {
+        "debounce_ms": 20.0,
+        "trial": 0,
+        "accepted_ms": 25.0,
+        "led_ms": 26.5,
+        "durable_ms": 500.0,
+    }
+    assert Trial(20.0, 1, edge=1.0).row()["durable_ms"] is None  # missed: no number
+
+
+@given(st.lists(st.floats(0, 5000, allow_nan=False), min_size=2, max_size=300))
+def test_percentiles_are_ordered_and_bounded(values: list[float]) -> None:
+    p = percentiles(sorted(values))
+    assert (
+        min(values) - 1e-3 <= p["p50"] <= p["p95"] <= p["p99"] <= p["max"] == round(max(values), 3)
+    )
+
+
+def test_percentiles_of_known_values() -> None:
+    p = percentiles([float(i) for i in range(1, 101)])
+    assert (p["p50"], p["p95"], p["p99"], p["max"]) == (50.5, 95.05, 99.01, 100.0)
+    assert percentiles([]) == {"p50": None, "p95": None, "p99": None, "max": None}
+
+
+def test_summary_skips_missed_trials() -> None:
+    r = SweepResult(20.0, [Trial(20.0, 0, 0.0, 0.02, 0.021, 0.3), Trial(20.0, 1, 1.0)])
+    r.missed_triggers = 1
+    s = r.summary()
+    assert s["trials"] == 2 and s["missed_triggers"] == 1
+    assert s["durable_ms"]["max"] == 300.0
+
+
+def test_bench_trigger_runs_in_real_time(capsys, tmp_path: Path) -> None:
+    code = main(
+        [
+            "bench",
+            "trigger",
+            "--trials",
+            "4",
+            "--resolution",
+            "640x360",
+            "--warmup",
+            "1.0",
+            "--debounce-ms",
+            "20",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["trials"] == 4
+    for key in ("accepted_ms", "led_ms", "durable_ms"):
+        assert set(out[key]) == {"p50", "p95", "p99", "max"}
+    # The debouncer cannot accept before the input has been stable for 20 ms.
+    assert out["accepted_ms"]["p50"] >= 20.0
+    assert out["led_ms"]["p50"] >= out["accepted_ms"]["p50"]
+    assert out["durable_ms"]["p50"] > out["led_ms"]["p50"]
+    assert out["false_triggers"] == 0 and out["missed_triggers"] == 0
+    rows = (tmp_path / "trials.csv").read_text().splitlines()
+    assert rows[0] == "debounce_ms,trial,accepted_ms,led_ms,durable_ms" and len(rows) == 5
+    assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_bad_arguments_exit_2(capsys) -> None:
+    assert main(["bench", "trigger", "--resolution", "wide"]) == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
+    assert main(["bench", "trigger", "--resolution", "100x100"]) == 2
+    assert "video.width" in capsys.readouterr().err
