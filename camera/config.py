@@ -22,7 +22,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -314,14 +314,21 @@ def _keys_at(loc: tuple[Any, ...]) -> list[str]:
     return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
 
 
-def _first_problem(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
-    """(location, text) of pydantic's first error, in our words."""
+def first_problem(
+    exc: ValidationError, keys_at: Callable[[tuple[Any, ...]], list[str]] | None = None
+) -> tuple[tuple[Any, ...], str]:
+    """(location, text) of pydantic's first error, in our words.
+
+    Shared with the scenario parser so both files speak the same way;
+    ``keys_at`` names the valid keys beside a location for "did you mean".
+    """
+    keys_at = keys_at or _keys_at
     err = exc.errors()[0]
     loc, kind, ctx = tuple(err["loc"]), err["type"], dict(err.get("ctx") or {})
     if isinstance(ctx.get("error"), _At):
         return loc + ctx["error"].loc, ctx["error"].text
     if kind == "extra_forbidden":
-        hint = difflib.get_close_matches(str(loc[-1]), _keys_at(loc), n=1)
+        hint = difflib.get_close_matches(str(loc[-1]), keys_at(loc), n=1)
         return loc, "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
     if kind == "missing":
         return loc, "missing required key"
@@ -353,7 +360,7 @@ def _validate(data: Any) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        loc, text = _first_problem(exc)
+        loc, text = first_problem(exc)
         raise _At(text, loc) from None
 
 

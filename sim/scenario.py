@@ -49,7 +49,6 @@ waveform well defined: ``duration`` <= 1e6 s, ``bounce_ms`` <= 1000,
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -68,13 +67,13 @@ from pydantic import (
 
 from camera.config import (
     _BARE_KEY,
-    _EXPECTED,
     Config,
     _At,
     _describe,
     _line,
     _read_toml,
     deep_merge,
+    first_problem,
     load_config,
 )
 from camera.errors import ConfigError, InputError
@@ -433,24 +432,14 @@ def _keys_at(loc: tuple[Any, ...]) -> list[str]:
 def _problem(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
     """(location, text) of pydantic's first error, in the device config's words."""
     err = exc.errors()[0]
-    loc, kind, ctx = tuple(err["loc"]), err["type"], dict(err.get("ctx") or {})
-    if isinstance(ctx.get("error"), _At):
-        return loc + ctx["error"].loc, ctx["error"].text
-    if kind == "extra_forbidden":
-        hint = difflib.get_close_matches(str(loc[-1]), _keys_at(loc), n=1)
-        return loc, "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-    if kind == "missing":
-        if len(loc) == 1 and loc[0] == "scenario":
-            return loc, "missing required table [scenario]"
-        return loc, "missing required key"
+    loc, kind = tuple(err["loc"]), err["type"]
+    if kind == "missing" and loc == ("scenario",):
+        return loc, "missing required table [scenario]"
     if kind == "list_type":
         key = loc[-1] if loc else ""
         what = f"an array of tables ([[{key}]])" if key in ("event", "fault") else "an array"
         return loc, f"expected {what}, got {_describe(err['input'])}"
-    template = _EXPECTED.get(kind)
-    ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()}
-    what = template.format(**ctx) if template else err["msg"][:1].lower() + err["msg"][1:]
-    return loc, f"expected {what}, got {_describe(err['input'])}"
+    return first_problem(exc, _keys_at)
 
 
 # --- public API --------------------------------------------------------------------------
