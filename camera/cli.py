@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--board", choices=["sim", "pi"], help="board (default: the config's)")
     run.add_argument("--realtime", action="store_true", help="pace simulated time to the wall")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument(
+        "--console", action="store_true", help="serve the serial console on a pty (sim)"
+    )
 
     verify = sub.add_parser("verify", help="check recordings: hashes, decoding, continuity")
     verify.add_argument("paths", nargs="+", metavar="PATH")
@@ -162,8 +165,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         from camera.summary import ProgressBar
 
         progress = ProgressBar(scenario.name)
+
+    def announce(path: str) -> None:
+        print(f"bodycam: serial console on {path}", file=sys.stderr, flush=True)
+
     result = run_scenario(
-        scenario, out, config_path=args.config, realtime=args.realtime, progress=progress
+        scenario,
+        out,
+        config_path=args.config,
+        realtime=args.realtime,
+        progress=progress,
+        console=announce if (args.console or (config and config.console.enabled)) else None,
     )
     if progress is not None:
         progress.close()

@@ -32,8 +32,17 @@ def run_live(config: Config, out: str | None = None, as_json: bool = False) -> i
     firmware = Firmware(config, hal)
     signal.signal(signal.SIGTERM, lambda *_: hal.clock.stop())
     firmware.boot()
+    console = None
+    if config.console.enabled:
+        from camera.console import Console
+        from hal.serial import open_serial
+
+        console = Console(firmware, open_serial(config.console.port, config.console.baudrate))
+        console.start()
     with contextlib.suppress(KeyboardInterrupt):
         hal.clock.run()
+    if console is not None:
+        console.close()
     firmware.shutdown("end_of_run")
     hal.close()
     summary: dict[str, Any] = {

@@ -99,8 +99,14 @@ def run_scenario(
     config_path: str | None = None,
     realtime: bool = False,
     progress: Progress | None = None,
+    console: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run ``scenario`` to its end, writing recordings under ``out``."""
+    """Run ``scenario`` to its end, writing recordings under ``out``.
+
+    With ``console``, the serial console is served on a pty pair and the
+    callback is told its path (use it with ``realtime``: the virtual clock
+    does not wait for a person typing).
+    """
     config = scenario.device_config(config_path)
     if realtime:
         config = config.model_copy(update={"hal": config.hal.model_copy(update={"clock": "paced"})})
@@ -113,6 +119,12 @@ def run_scenario(
     _apply_faults(dev, scenario)
     wall0 = time.perf_counter()
     dev.boot()
+    served = None
+    if console is not None:
+        from sim.console_pty import open_pty_console
+
+        served, path = open_pty_console(dev.firmware)
+        console(path)
     t = 0.0
     while t < scenario.duration:
         t = min(scenario.duration, t + 1.0)
@@ -120,6 +132,8 @@ def run_scenario(
         if progress is not None:
             progress(t, scenario.duration)
     recordings = dev.shutdown()
+    if served is not None:
+        served.close()
     fw = dev.firmware
     result = RunResult(
         scenario=scenario,

@@ -1,0 +1,483 @@
+"""The serial console (camera/console.py) on a real pty, against a device running in real time.
+
+The firmware runs on the real clock in a background thread, as on a Pi; the
+test is the bench PC, talking to the pty's slave path through pyserial. No
+sleeps: every wait is a readline with a timeout, bounded in lines.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import camera
+from camera.console import Console, LineSplitter, format_event
+from camera.errors import BackendError
+from camera.verify import verify_recording
+from hal.serial import Port, open_serial
+from sim.console_pty import PtyMasterPort, open_pty_console
+from sim.device import SimDevice
+from tests.conftest import make_device
+
+REALTIME = {"hal": {"clock": "monotonic", "worker": "thread"}, "buffer": {"pre_event": 1.0}}
+VERSION_OK = f"OK bodycam {camera.__version__}"
+EVT = re.compile(r"EVT (\d+\.\d{6}) ([a-z]+)((?: [a-z_]+=\S*)*)")
+
+
+def fields(line: str) -> dict[str, str]:
+    """key=value pairs of an EVT or STATUS line."""
+    return dict(word.split("=", 1) for word in line.split() if "=" in word)
+
+
+class Rig:
+    """A running device with its console on a pty, and the bench PC's end of it."""
+
+    def __init__(self, dev: SimDevice, console: Console, path: str) -> None:
+        self.dev = dev
+        self.console = console
+        self.path = path
+        self.client = serial.Serial(path, timeout=5)
+        self.backlog: list[str] = []  # EVT lines read past by command()
+
+    def send(self, data: str | bytes) -> None:
+        self.client.write(data.encode("ascii") + b"\r\n" if isinstance(data, str) else data)
+
+    def read_line(self) -> str:
+        raw = self.client.readline()
+        assert raw.endswith(b"\r\n"), f"no complete line within the timeout: {raw!r}"
+        assert raw.count(b"\n") == 1 and b"\r" not in raw[:-2]
+        return raw[:-2].decode("ascii")
+
+    def until(self, match: Callable[[str], bool], limit: int = 50) -> tuple[str, list[str]]:
+        """The first line (backlog first) for which ``match`` holds, and the lines before it."""
+        before: list[str] = []
+        while self.backlog:
+            line = self.backlog.pop(0)
+            if match(line):
+                return line, before
+            before.append(line)
+        for _ in range(limit):
+            line = self.read_line()
+            if match(line):
+                return line, before
+            before.append(line)
+        raise AssertionError(f"no matching line in {limit} lines: {before[-5:]}")
+
+    def command(self, line: str | bytes) -> str:
+        """Send a command and return its OK/ERR reply; EVT lines go to the backlog."""
+        self.send(line)
+        for _ in range(50):
+            got = self.read_line()
+            if got.startswith(("OK", "ERR")):
+                return got
+            assert got.startswith("EVT "), got
+            self.backlog.append(got)
+        raise AssertionError("no reply")
+
+    def event(self, kind: str, **want: str) -> dict[str, str]:
+        """Fields of the next EVT line of ``kind`` whose fields include ``want``."""
+
+        def match(line: str) -> bool:
+            m = EVT.fullmatch(line)
+            if not m or m.group(2) != kind:
+                return False
+            got = fields(line)
+            return all(got.get(k) == v for k, v in want.items())
+
+        line, _ = self.until(match)
+        return {"time": line.split()[1], **fields(line)}
+
+    def status(self) -> dict[str, str]:
+        reply = self.command("STATUS")
+        assert reply.startswith("OK state="), reply
+        return fields(reply)
+
+    def reset(self) -> None:
+        """Back to buffering with events off, whatever the previous test left."""
+        assert self.command("EVENTS OFF") == "OK"
+        assert self.command("STOP") in ("OK", "ERR not recording")
+        self.backlog.clear()
+
+    def post(self, callback: Callable[[], None]) -> None:
+        self.dev.clock.call_soon_threadsafe(callback)
+
+
+@contextmanager
+def running(root: Path) -> Iterator[Rig]:
+    """Boot a real-time device, serve its console on a pty, run the loop on a thread."""
+    dev = make_device(root, REALTIME)
+    console, path = open_pty_console(dev.firmware)
+    crashed: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            dev.clock.run()
+        except BaseException as exc:  # surfaced at teardown, not lost in the thread
+            crashed.append(exc)
+
+    thread = threading.Thread(target=loop, name="test-loop", daemon=True)
+    thread.start()
+    rig = Rig(dev, console, path)
+    try:
+        yield rig
+    finally:
+        rig.client.close()
+        console.close()
+        dev.clock.call_soon_threadsafe(dev.clock.stop)
+        thread.join(10)
+        dev.shutdown()
+    assert not thread.is_alive()
+    assert crashed == []
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with running(tmp_path_factory.mktemp("console")) as rig:
+        yield rig
+
+
+@pytest.fixture
+def rig(shared: Rig) -> Rig:
+    shared.reset()
+    return shared
+
+
+# -- hal.serial ----------------------------------------------------------------------
+
+
+def test_open_serial_by_url() -> None:
+    port = open_serial("loop://", 115200)
+    try:
+        assert isinstance(port, Port)
+        port.write(b"ping\n")
+        assert port.readline() == b"ping\n"
+    finally:
+        port.close()
+
+
+@pytest.mark.parametrize("url", ["/nonexistent/ttyUSB9", "nosuchscheme://x"])
+def test_open_serial_failure_is_a_backend_error(url: str) -> None:
+    with pytest.raises(BackendError, match=re.escape(f"serial port {url!r}")):
+        open_serial(url, 115200)
+
+
+# -- EVT formatting --------------------------------------------------------------------
+
+
+def test_event_lines() -> None:
+    assert (
+        format_event(
+            {
+                "time": 12.5,
+                "kind": "gesture",
+                "input": "holster",
+                "gesture": "activate",
+                "at": 12.48,
+            }
+        )
+        == "EVT 12.500000 transition input=holster active=1 at=12.480000"
+    )
+    assert (
+        format_event(
+            {"time": 1.0, "kind": "gesture", "input": "button", "gesture": "hold", "at": 0.5}
+        )
+        is None
+    )
+    assert (
+        format_event({"time": 1.0, "kind": "state", "old": "buffering", "new": "recording"}) is None
+    )
+    line = format_event(
+        {"time": 3.25, "kind": "error", "what": "storage", "detail": "[Errno 28] No space\nleft %é"}
+    )
+    assert line is not None
+    assert line.isascii() and "\n" not in line and len(line.split()) == 5
+    assert unquote(fields(line)["detail"]) == "[Errno 28] No space\nleft %é"
+    assert format_event({"time": 2.0, "kind": "stop", "reason": "console", "at": 2.0}) == (
+        "EVT 2.000000 stop reason=console at=2.000000"
+    )
+
+
+# -- line splitting ---------------------------------------------------------------------
+
+stream = st.lists(
+    st.sampled_from([b"\r", b"\n", b"\r\n", b" ", b"\x00", b"\xff", b"ab", b"x" * 7]), max_size=60
+).map(b"".join)
+
+
+@settings(max_examples=200)
+@given(data=stream, cuts=st.lists(st.integers(min_value=0, max_value=500), max_size=8))
+def test_line_splitting_ignores_chunking_and_bounds_lines(data: bytes, cuts: list[int]) -> None:
+    whole = LineSplitter(16).feed(data)
+    splitter = LineSplitter(16)
+    chunked: list[bytes | None] = []
+    bounds = [0, *sorted(c for c in cuts if c < len(data)), len(data)]
+    for a, b in itertools.pairwise(bounds):
+        chunked += splitter.feed(data[a:b])
+    assert chunked == whole
+    assert all(line is None or (0 < len(line) <= 16 and line.strip()) for line in whole)
+    for line in whole:
+        assert line is None or (b"\r" not in line and b"\n" not in line)
+    # Each over-long line gives one None, and only over-long lines give one.
+    longest = [len(piece) for piece in re.split(rb"[\r\n]", data)[:-1] if len(piece) > 16]
+    tail = re.split(rb"[\r\n]", data)[-1]
+    assert whole.count(None) == len(longest) + (len(tail) > 16)
+
+
+# -- protocol ------------------------------------------------------------------------------
+
+
+def test_version(rig: Rig) -> None:
+    assert rig.command("VERSION") == VERSION_OK
+    assert rig.command("  version\t ") == VERSION_OK  # case- and whitespace-tolerant
+
+
+def test_status_while_buffering(rig: Rig) -> None:
+    first = rig.status()
+    assert first["state"] == "buffering"
+    assert first["recording"] == "-"
+    for _ in range(1000):  # a few frame periods of round trips
+        second = rig.status()
+        assert float(second["time"]) > float(first["time"])
+        if int(second["frames"]) > int(first["frames"]):
+            break
+    else:
+        raise AssertionError("frames do not advance")
+
+
+def test_trigger_mark_stop(rig: Rig) -> None:
+    assert rig.command("EVENTS ON") == "OK"
+    assert rig.command("TRIGGER holster") == "OK"
+    assert rig.backlog == []  # the reply comes before the events it caused
+    start = rig.event("start", source="holster")
+    rec_id = start["recording"]
+    assert float(start["at"]) <= float(start["time"])
+    rig.event("durable", recording=rec_id)
+    status = rig.status()
+    assert (status["state"], status["recording"]) == ("recording", rec_id)
+
+    assert rig.command("mark") == "OK"
+    rig.event("marker", source="console")
+    assert rig.command("TRIGGER button") == "OK"  # while recording: a marker, not a new one
+    rig.event("marker", source="button")
+
+    assert rig.command("STOP") == "OK"
+    stop = rig.event("stop", reason="console")
+    assert float(stop["at"]) >= float(start["at"])
+    assert rig.command("STOP") == "ERR not recording"
+    assert rig.command("MARK") == "ERR not recording"
+    assert rig.status()["state"] == "buffering"
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        ("FOO", "ERR unknown command"),
+        ("VERSION 2", "ERR usage: VERSION"),
+        ("STATUS now", "ERR usage: STATUS"),
+        ("TRIGGER", "ERR usage: TRIGGER <source>"),
+        ("TRIGGER holster now", "ERR usage: TRIGGER <source>"),
+        ("TRIGGER hol$ter", "ERR bad source: expected 1-32 of A-Z a-z 0-9 _ -"),
+        ("TRIGGER " + "x" * 33, "ERR bad source: expected 1-32 of A-Z a-z 0-9 _ -"),
+        ("STOP please", "ERR usage: STOP"),
+        ("MARK here", "ERR usage: MARK"),
+        ("EVENTS", "ERR usage: EVENTS ON|OFF"),
+        ("EVENTS MAYBE", "ERR usage: EVENTS ON|OFF"),
+        (b"VERSION\x00\r\n", "ERR not printable ascii"),
+        (b"STATUS \xc3\xa9\r\n", "ERR not printable ascii"),
+    ],
+)
+def test_bad_commands_get_err_and_change_nothing(rig: Rig, line: str | bytes, reply: str) -> None:
+    before = rig.status()
+    assert rig.command(line) == reply
+    after = rig.status()
+    assert (after["state"], after["recording"]) == (before["state"], before["recording"])
+
+
+def test_blank_lines_and_bare_terminators_are_ignored(rig: Rig) -> None:
+    rig.send(b"\r\n\n\r   \t\r\nVERS")
+    rig.client.flush()
+    rig.send(b"ION\rSTATUS\n")  # a line split across writes; CR alone ends a line too
+    assert rig.read_line() == VERSION_OK
+    assert rig.read_line().startswith("OK state=")
+
+
+def test_long_line_gives_one_err_then_recovers(rig: Rig) -> None:
+    limit = rig.console.max_line
+    assert rig.command("VERSION".ljust(limit)) == VERSION_OK  # exactly at the limit: fine
+    rig.send(b"V" * (limit + 1) + b"\r\n")
+    rig.send(b"\xff" * 5000)  # and one far longer, arriving in many reads
+    rig.send(b"STOP" * 2000 + b"\r\nVERSION\r\n")
+    assert [rig.read_line() for _ in range(3)] == [
+        "ERR line too long",
+        "ERR line too long",
+        VERSION_OK,
+    ]
+    assert rig.command("VERSION") == VERSION_OK
+
+
+TOKENS = [
+    b"\x00",
+    b"\xff",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b" ",
+    b"\t",
+    b"\x1b[A",
+    b"\x03",
+    b"\x11",
+    b"\x13",
+]
+# Words that make commands but, in buffering and without the words that would
+# answer OK, only ever get ERR: so the one OK after the junk is the sync reply.
+TOKENS += [b"EVENTS", b"MARK", b"STOP", b"x" * 300]
+garbage = st.one_of(
+    st.binary(max_size=200),
+    st.lists(st.sampled_from(TOKENS) | st.binary(max_size=8), max_size=40).map(b"".join),
+    st.integers(min_value=257, max_value=4000).map(lambda n: b"\x00\xff" * (n // 2)),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(junk=garbage)
+def test_garbage_never_disturbs_the_console_or_recording(shared: Rig, junk: bytes) -> None:
+    shared.reset()
+    before = shared.status()
+    shared.send(junk + b"\r\nVERSION\r\n")
+    _, others = shared.until(lambda got: got == VERSION_OK, limit=len(junk) + 10)
+    assert all(got.startswith("ERR ") for got in others), others
+    after = shared.status()
+    assert after["state"] == before["state"] == "buffering"
+    assert int(after["frames"]) >= int(before["frames"])
+
+
+def test_holster_transition_events(rig: Rig) -> None:
+    assert rig.command("EVENTS ON") == "OK"
+    rig.post(lambda: rig.dev.gpio.drive("holster", True))
+    edge = rig.event("transition", input="holster", active="1")
+    start = rig.event("start", source="holster")
+    assert start["at"] == edge["at"]  # the trigger time is the first edge
+    rig.post(lambda: rig.dev.gpio.drive("holster", False))
+    rig.event("transition", input="holster", active="0")
+    assert rig.status()["state"] == "recording"  # re-holstering never stops a recording
+    assert rig.command("STOP") == "OK"
+
+
+def test_client_can_close_and_reopen_the_port(rig: Rig) -> None:
+    assert rig.command("VERSION") == VERSION_OK
+    rig.client.close()
+    rig.client = serial.Serial(rig.path, timeout=5)
+    assert rig.command("VERSION") == VERSION_OK
+
+
+class StuckPort:
+    """A port whose client sends a burst of commands, then never reads a byte."""
+
+    def __init__(self, burst: bytes) -> None:
+        self.burst = burst
+        self.reads = 0
+        self.burst_posted = threading.Event()  # the reader came back for more
+        self.unblock = threading.Event()
+        self.is_open = True
+        self.in_waiting = 0
+
+    def read(self, size: int = 1) -> bytes:
+        self.reads += 1
+        if self.reads == 1:
+            return self.burst
+        self.burst_posted.set()
+        self.unblock.wait(0.1)  # a read timeout, as pyserial's
+        return b""
+
+    def write(self, data: bytes) -> int:
+        self.unblock.wait()  # the client never reads: blocked until cancel_write()
+        return len(data)
+
+    def cancel_read(self) -> None:
+        self.unblock.set()
+
+    def cancel_write(self) -> None:
+        self.unblock.set()
+
+    def close(self) -> None:
+        self.is_open = False
+
+
+def test_a_client_that_never_reads_never_blocks_the_loop(rig: Rig) -> None:
+    port = StuckPort(b"EVENTS ON\r\n" + b"STATUS\r\n" * 600)
+    stuck = Console(rig.dev.firmware, port, max_pending=16)
+    stuck.start()
+    try:
+        assert port.burst_posted.wait(5)
+        handled = threading.Event()
+        rig.post(handled.set)  # runs after every line of the burst
+        assert handled.wait(5), "the loop is blocked"
+        assert stuck.dropped_lines > 500
+        assert rig.command("TRIGGER holster") == "OK"  # events reach the stuck console too
+        assert rig.command("STOP") == "OK"
+        assert rig.command("VERSION") == VERSION_OK
+    finally:
+        stuck.close()
+    assert stuck.join(5)
+    assert stuck.failed is None
+
+
+class BrokenPort(StuckPort):
+    """A USB adapter pulled out: every read fails."""
+
+    def read(self, size: int = 1) -> bytes:
+        raise serial.SerialException("device reports readiness to read but returned no data")
+
+
+def test_port_error_ends_the_console_quietly(rig: Rig) -> None:
+    broken = Console(rig.dev.firmware, BrokenPort(b""))
+    broken.start()
+    assert broken.join(5)
+    assert isinstance(broken.failed, serial.SerialException)
+    broken.close()
+    assert rig.command("VERSION") == VERSION_OK  # the firmware and the other console go on
+
+
+def test_closing_the_pty_console_ends_its_threads(shared: Rig) -> None:
+    console, path = open_pty_console(shared.dev.firmware)
+    assert isinstance(console.port, PtyMasterPort)
+    client = serial.Serial(path, timeout=5)
+    client.write(b"VERSION\r\n")
+    assert client.readline() == VERSION_OK.encode() + b"\r\n"
+    console.close()
+    assert console.join(5)
+    assert console.failed is None
+    client.close()
+
+
+def test_console_recording_has_a_manifest_stopped_by_console(tmp_path: Path) -> None:
+    pre_event = REALTIME["buffer"]["pre_event"]
+    with running(tmp_path) as rig:
+        buffered = threading.Event()
+        # Once the whole pre-event window exists (the loop sets it, on device time).
+        rig.post(lambda: rig.dev.clock.call_at(pre_event + 0.5, buffered.set))
+        assert buffered.wait(10)
+        assert rig.command("EVENTS ON") == "OK"
+        assert rig.command("TRIGGER bench-1") == "OK"
+        rec_id = rig.event("start", source="bench-1")["recording"]
+        rig.event("durable", recording=rec_id)
+        assert rig.command("MARK") == "OK"
+        assert rig.command("STOP") == "OK"
+        rig.event("saved", recording=rec_id)
+    [manifest] = rig.dev.firmware.recordings
+    assert manifest["recording_id"] == rec_id
+    assert manifest["trigger"]["source"] == "bench-1"
+    assert manifest["stop"]["reason"] == "console"
+    assert [m["source"] for m in manifest["markers"]] == ["console"]
+    assert manifest["pre_event_seconds"] >= pre_event
+    assert verify_recording(Path(rig.dev.hal.storage.root) / rec_id).ok
