@@ -86,10 +86,23 @@ def _apply_faults(dev: SimDevice, scenario: Scenario) -> None:
             clock.call_at(at, lambda d=duration: sensor.disconnect(clock.now() + d))  # type: ignore[attr-defined]
         elif fault.kind == "clock_jump":
             clock.call_at(at, lambda s=fault.seconds: clock.step_wall(s))
-        else:
-            raise ScenarioError(
-                f"{scenario.source}: fault kind {fault.kind!r} is not supported by this runner yet"
-            )
+        elif fault.kind != "power_loss":  # power_loss ends the run: see _power_cut
+            raise ScenarioError(f"{scenario.source}: fault kind {fault.kind!r} is not supported")
+
+
+def _power_cut(dev: SimDevice) -> list[dict[str, Any]]:
+    """The battery is pulled: no shutdown, unsynced bytes gone; then the next boot.
+
+    The run ends at the cut. What the writer had not done is lost, every file
+    is cut back to its last fsync, and recovery runs as it would at power-up.
+    Returns the recordings finished before the cut plus the recovered ones.
+    """
+    from camera.recovery import recover_storage
+
+    finished = list(dev.firmware.recordings)
+    dev.storage.power_cut()
+    dev.hal.gpio.close()
+    return finished + recover_storage(dev.storage)
 
 
 def run_scenario(
@@ -125,13 +138,15 @@ def run_scenario(
 
         served, path = open_pty_console(dev.firmware)
         console(path)
+    cuts = [f.at for f in scenario.faults if f.kind == "power_loss"]
+    end = min([scenario.duration, *cuts])
     t = 0.0
-    while t < scenario.duration:
-        t = min(scenario.duration, t + 1.0)
+    while t < end:
+        t = min(end, t + 1.0)
         dev.run(until=t)
         if progress is not None:
             progress(t, scenario.duration)
-    recordings = dev.shutdown()
+    recordings = _power_cut(dev) if cuts else dev.shutdown()
     if served is not None:
         served.close()
     fw = dev.firmware

@@ -10,8 +10,9 @@ hooks inside the firmware.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from hal.storage import StorageGuard, enospc
+from hal.storage import DurableFile, StorageGuard, enospc
 from hal.storage.local import LocalStorage
 
 
@@ -24,6 +25,9 @@ class _Capacity(StorageGuard):
         if s.capacity_bytes is not None and s.bytes_written + nbytes > s.capacity_bytes:
             raise enospc(s.root)
         s.bytes_written += nbytes
+
+    def after_sync(self, path: Path, size: int) -> None:
+        self.storage.synced[path] = size
 
 
 class SimStorage(LocalStorage):
@@ -39,6 +43,8 @@ class SimStorage(LocalStorage):
         self.stalls: list[tuple[float, float]] = []  # [start, end) device seconds
         self.capacity_bytes: int | None = None
         self.bytes_written = 0
+        self.synced: dict[Path, int] = {}  # bytes of each file known to be on the card
+        self.opened: set[Path] = set()  # files this run wrote (power_cut touches no others)
         self.guard = _Capacity(self)
 
     def stall(self, start: float, end: float) -> None:
@@ -54,6 +60,26 @@ class SimStorage(LocalStorage):
         if self.capacity_bytes is None:
             return super().free_bytes()
         return max(0, self.capacity_bytes - self.bytes_written)
+
+    def power_cut(self) -> None:
+        """What a pulled battery leaves: every file cut back to its last fsync.
+
+        Appended files (segments, journals) were opened here, so each one's
+        synced size is known; a file never synced is left empty.
+        """
+        for path in sorted(self.opened):
+            if path.is_file():
+                size = self.synced.get(path, 0)
+                if path.stat().st_size > size:
+                    os.truncate(path, size)
+
+    def open_write(self, rel: str) -> DurableFile:
+        self.opened.add(self.path(rel))
+        return super().open_write(rel)
+
+    def open_append(self, rel: str) -> DurableFile:
+        self.opened.add(self.path(rel))
+        return super().open_append(rel)
 
     def service_time(self, nbytes: int, start: float) -> float:
         t = start

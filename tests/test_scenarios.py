@@ -94,6 +94,14 @@ def test_clock_jump_keeps_device_time_and_records_the_step(tmp_path: Path) -> No
     assert report.ok and report.codes == list(range(m["first_frame"], m["last_frame"] + 1))
 
 
+def test_power_loss_recovers_with_at_most_one_sync_interval_lost(tmp_path: Path) -> None:
+    [m] = run("power_loss", tmp_path).recordings
+    assert m["stop"]["reason"] == "power_loss"
+    assert m["first_frame"] == 90  # keyframe at 3.0 = 8.0 - 5.0
+    assert 12.3 - m["end_time"] <= 0.5 + 1 / 30  # fsync every 0.5 s of video
+    assert (tmp_path / m["recording_id"] / "journal.jsonl").exists()
+
+
 def test_same_scenario_twice_is_byte_identical(tmp_path: Path) -> None:
     trees = []
     for run_dir in (tmp_path / "a", tmp_path / "b"):

@@ -41,6 +41,8 @@ class DurableFile:
 
     def sync(self) -> None:
         os.fsync(self._fd)
+        if self._guard is not None:
+            self._guard.after_sync(self.path, self.bytes_written)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -56,6 +58,9 @@ class StorageGuard:
     """Hook consulted before each write, for fault-injecting backends."""
 
     def before_write(self, nbytes: int) -> None:  # pragma: no cover - trivial default
+        return None
+
+    def after_sync(self, path: Path, size: int) -> None:  # pragma: no cover - trivial default
         return None
 
 
