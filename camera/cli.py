@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     trig.add_argument(
         "--warmup", type=float, help="seconds before the first trial (default: pre_event)"
     )
+    trig.add_argument(
+        "--console",
+        metavar="PORT",
+        help="take timestamps from the console's EVT lines: 'pty' (sim) or the bench end "
+        "of a UART wired to the device's console",
+    )
     trig.add_argument("--out", help="directory for trials.csv and latency.png")
     trig.add_argument("--json", action="store_true")
 
@@ -271,6 +277,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         drive_pin=args.drive_pin,
         warmup=args.warmup,
         progress=progress,
+        console=args.console,
     )
     if args.out:
         out = Path(args.out)

@@ -116,6 +116,29 @@ def format_event(entry: dict[str, Any]) -> str | None:
     return " ".join(words)
 
 
+def parse_event(line: str) -> dict[str, Any] | None:
+    """An EVT line back into a firmware-style entry (the client side, e.g. a bench PC).
+
+    ``transition`` lines become ``gesture`` entries again so a client can use
+    the same bookkeeping as in-process listeners; values stay strings except
+    ``time`` and ``at`` (floats). None for anything that is not an EVT line.
+    """
+    words = line.strip().split()
+    if len(words) < 3 or words[0] != "EVT":
+        return None
+    try:
+        entry: dict[str, Any] = {"time": float(words[1]), "kind": words[2]}
+        for word in words[3:]:
+            key, _, value = word.partition("=")
+            entry[key] = float(value) if key == "at" else urllib.parse.unquote(value)
+    except ValueError:
+        return None
+    if entry["kind"] == "transition":
+        entry["kind"] = "gesture"
+        entry["gesture"] = "activate" if entry.pop("active", "0") == "1" else "deactivate"
+    return entry
+
+
 TERMINATOR = re.compile(rb"[\r\n]")
 
 

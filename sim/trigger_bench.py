@@ -160,6 +160,7 @@ class TrialRunner:
         drive_pin: int | None,
         seed: int,
         progress: Callable[[int, int], None] | None,
+        console: str | None = None,
     ) -> None:
         v = config.video
         self.hal = open_hal(
@@ -187,7 +188,63 @@ class TrialRunner:
         self._false_left = trials
         self._false_starts = 0
         self._starts_before = 0
-        self.fw.listeners.append(self._event)
+        self.console = console
+        self._client = None
+        if console is None:
+            self.fw.listeners.append(self._event)
+        else:
+            # Timestamps from the console's EVT lines, read as a bench PC would;
+            # only the LED (which no EVT line reports) is read in-process.
+            self.fw.listeners.append(self._led_only)
+
+    # -- the console path ---------------------------------------------------------
+    def _led_only(self, e: dict[str, Any]) -> None:
+        trial = self.current
+        if trial is not None and e["kind"] == "state" and e["new"] == "recording":
+            trial.led = next(
+                (
+                    t
+                    for t, name, on in reversed(self.hal.gpio.changes)
+                    if name == "record_led" and on and t >= trial.edge
+                ),
+                e["time"],
+            )
+
+    def _open_console(self) -> None:
+        import serial
+
+        from camera.console import parse_event
+
+        if self.console == "pty":
+            from sim.console_pty import open_pty_console
+
+            self._served, path = open_pty_console(self.fw)
+        else:
+            path = self.console
+        client = serial.serial_for_url(path, baudrate=115200, timeout=0.2)
+        client.write(b"EVENTS ON\r\n")
+        self._client = client
+
+        def reader() -> None:
+            while client.is_open:
+                try:
+                    line = client.readline().decode("ascii", "replace")
+                except (serial.SerialException, OSError, TypeError):
+                    return
+                entry = parse_event(line)
+                if entry is not None:
+                    self.clock.call_soon_threadsafe(lambda entry=entry: self._event(entry))
+
+        self._reader = threading.Thread(target=reader, name="bench-console", daemon=True)
+        self._reader.start()
+
+    def _close_console(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._reader.join(timeout=2.0)
+            served = getattr(self, "_served", None)
+            if served is not None:
+                served.close()
 
     # -- driving ---------------------------------------------------------------
     def _bounce(self, active: bool) -> list[tuple[float, bool]]:
@@ -201,8 +258,11 @@ class TrialRunner:
 
     def run(self) -> SweepResult:
         self.fw.boot()
+        if self.console is not None:
+            self._open_console()
         self.clock.call_later(self.warmup, self._start_trial)
         self.clock.run()
+        self._close_console()
         self.fw.shutdown("end_of_run")
         self.driver.close()
         self.hal.close()
@@ -231,6 +291,8 @@ class TrialRunner:
             return
         if e["kind"] == "gesture" and e["input"] == INPUT and e["gesture"] == "activate":
             trial.accepted = e["time"]
+            if self.console is not None:
+                return
             trial.led = next(
                 (
                     t
@@ -239,7 +301,7 @@ class TrialRunner:
                 ),
                 None,
             )
-        elif e["kind"] == "state" and e["new"] == "recording" and trial.led is None:
+        elif e["kind"] == "state" and e.get("new") == "recording" and trial.led is None:
             trial.led = e["time"]
         elif e["kind"] == "durable":
             trial.durable = e["time"]
@@ -306,6 +368,7 @@ def bench_trigger(
     drive_pin: int | None = None,
     warmup: float | None = None,
     progress: Callable[[float, int, int], None] | None = None,
+    console: str | None = None,
 ) -> list[SweepResult]:
     """Run the trials for each debounce value; recordings go to a temporary directory."""
     size = {"video": {"width": resolution[0], "height": resolution[1]}}
@@ -325,6 +388,7 @@ def bench_trigger(
                 drive_pin=drive_pin,
                 seed=i,
                 progress=(lambda k, n, v=value: progress(v, k, n)) if progress else None,
+                console=console,
             )
             results.append(runner.run())
     return results

@@ -84,3 +84,48 @@ def test_bench_bad_arguments_exit_2(capsys) -> None:
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
     assert main(["bench", "trigger", "--resolution", "100x100"]) == 2
     assert "video.width" in capsys.readouterr().err
+
+
+def test_bench_takes_timestamps_from_console_evt_lines(capsys) -> None:
+    code = main(
+        [
+            "bench",
+            "trigger",
+            "--trials",
+            "3",
+            "--resolution",
+            "640x360",
+            "--warmup",
+            "0.5",
+            "--console",
+            "pty",
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["trials"] == 3 and out["missed_triggers"] == 0
+    assert out["accepted_ms"]["p50"] >= 20.0  # read from EVT transition lines
+    assert out["durable_ms"]["max"] is not None  # read from EVT durable lines
+
+
+@given(
+    st.floats(0, 1e6, allow_nan=False),
+    st.sampled_from(["holster", "button", "door-2"]),
+    st.booleans(),
+    st.floats(0, 1e6, allow_nan=False),
+)
+def test_evt_lines_round_trip(time: float, name: str, active: bool, at: float) -> None:
+    from camera.console import format_event, parse_event
+
+    entry = {
+        "time": time,
+        "kind": "gesture",
+        "input": name,
+        "gesture": "activate" if active else "deactivate",
+        "at": at,
+    }
+    back = parse_event(format_event(entry))
+    assert back is not None
+    assert back["kind"] == "gesture" and back["input"] == name
+    assert back["gesture"] == entry["gesture"]
+    assert abs(back["time"] - time) <= 5e-7 and abs(back["at"] - at) <= 5e-7
