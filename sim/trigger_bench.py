@@ -197,18 +197,16 @@ class TrialRunner:
             # only the LED (which no EVT line reports) is read in-process.
             self.fw.listeners.append(self._led_only)
 
+    def _led_on_since(self, edge: float, default: float | None) -> float | None:
+        """When the record LED was switched on after ``edge`` (the GPIO log's stamp)."""
+        changes = reversed(self.hal.gpio.changes)
+        return next((t for t, n, on in changes if n == "record_led" and on and t >= edge), default)
+
     # -- the console path ---------------------------------------------------------
     def _led_only(self, e: dict[str, Any]) -> None:
         trial = self.current
         if trial is not None and e["kind"] == "state" and e["new"] == "recording":
-            trial.led = next(
-                (
-                    t
-                    for t, name, on in reversed(self.hal.gpio.changes)
-                    if name == "record_led" and on and t >= trial.edge
-                ),
-                e["time"],
-            )
+            trial.led = self._led_on_since(trial.edge, e["time"])
 
     def _open_console(self) -> None:
         import serial
@@ -293,14 +291,7 @@ class TrialRunner:
             trial.accepted = e["time"]
             if self.console is not None:
                 return
-            trial.led = next(
-                (
-                    t
-                    for t, name, on in reversed(self.hal.gpio.changes)
-                    if name == "record_led" and on and t >= trial.edge
-                ),
-                None,
-            )
+            trial.led = self._led_on_since(trial.edge, None)
         elif e["kind"] == "state" and e.get("new") == "recording" and trial.led is None:
             trial.led = e["time"]
         elif e["kind"] == "durable":
