@@ -8,9 +8,10 @@
   unbounded-by-bytes buffer costs) on the same frames in the same process.
 
 Ratios, not absolute times, so the numbers mean the same on any host. Then the
-reliability runs too long for the test suite: SIGKILL trials (``--kills``)
-and an 8-hour soak (``--soak-hours``) reporting RSS, files and threads over
-the shift.
+runs too long for the test suite: SIGKILL trials (``--kills``), the trigger
+bench at 1280x720 with 200 trials per debounce value against its budgets
+(``--trigger-trials``), and an 8-hour soak (``--soak-hours``) reporting RSS,
+files and threads over the shift.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from camera.ring import RingBuffer
 from sim.device import SimDevice
 from sim.killtest import run_trials
 from sim.soak import soak
+from sim.trigger_bench import SweepResult, bench_trigger
 
 
 def bench_capture(seconds: float) -> dict[str, float]:
@@ -75,11 +77,43 @@ def bench_ring(n: int = 3600) -> dict[str, float]:
     }
 
 
+def trigger_budgets(results: list[SweepResult]) -> list[dict[str, object]]:
+    """The trigger bench against the issue's budgets, per debounce value (reported only)."""
+    rows = []
+    for r in results:
+        s = r.summary()
+        d = r.debounce_ms
+        checks = {
+            "accepted_p99_ms": (s["accepted_ms"]["p99"], d + 5.0),
+            "led_p99_ms": (s["led_ms"]["p99"], d + 10.0),
+            "durable_p99_ms": (s["durable_ms"]["p99"], 1500.0),
+            "false_triggers": (s["false_triggers"], 0),
+            "missed_triggers": (s["missed_triggers"], 0),
+        }
+        rows.append(
+            {
+                "debounce_ms": d,
+                "trials": s["trials"],
+                **{
+                    k: {"value": v, "budget": b, "ok": v is not None and v <= b}
+                    for k, (v, b) in checks.items()
+                },
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sim.bench")
     parser.add_argument("--seconds", type=float, default=20.0, help="simulated capture seconds")
     parser.add_argument("--kills", type=int, default=40, help="SIGKILL trials (0: skip)")
     parser.add_argument("--soak-hours", type=float, default=8.0, help="soak shift (0: skip)")
+    parser.add_argument(
+        "--trigger-trials",
+        type=int,
+        default=200,
+        help="trigger bench trials per debounce (0: skip)",
+    )
     args = parser.parse_args()
     results: dict[str, object] = {
         "capture_720p": bench_capture(args.seconds),
@@ -91,6 +125,9 @@ def main() -> None:
             scenario = Path(__file__).resolve().parents[1] / "tests" / "data" / "kill.toml"
             kill = run_trials(scenario, Path(tmp) / "kill", args.kills, seed=2).as_dict()
             print(json.dumps({"kill_trials": kill}, indent=2), flush=True)
+        if args.trigger_trials:
+            results = bench_trigger(trials=args.trigger_trials, debounce_ms=[10.0, 20.0, 30.0])
+            print(json.dumps({"trigger_budgets": trigger_budgets(results)}, indent=2), flush=True)
         if args.soak_hours:
             report = soak(args.soak_hours, Path(tmp) / "soak", sample_every=600.0, fps=5)
             print(json.dumps({"soak": report}, indent=2), flush=True)
