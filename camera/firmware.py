@@ -70,7 +70,14 @@ class Firmware:
             threads=v.threads,
         )
         overlay = Overlay(config.device.id, v.height) if v.overlay else None
-        self.capture = Capture(self.clock, hal.sensor, self.encoder, self.ring, overlay)
+        self.capture = Capture(
+            self.clock,
+            hal.sensor,
+            self.encoder,
+            self.ring,
+            overlay,
+            offload=not self.clock.virtual,
+        )
         self.recorder = Recorder(
             self.clock,
             hal.storage,
@@ -157,14 +164,23 @@ class Firmware:
             self.recorder.mark(source, t)
             self._log("marker", source=source, at=r6(t))
             return
-        rec = self.recorder.start(source, t)
-        if rec is None:
-            self._log("refused", source=source, at=r6(t), reason="storage full")
-            self.indicators.error(True)
+        if self.recorder.storage_full():
+            self._refuse(source, t)
             return
-        self._log("start", source=source, at=r6(t), recording=rec.id)
+        # Indicators first: copying the pre-event out of the ring takes a few
+        # milliseconds the officer should not wait for to see the red LED.
         self._set_state(State.RECORDING)
         self.indicators.pulse(1)
+        rec = self.recorder.start(source, t)
+        if rec is None:  # the card filled in between
+            self._set_state(State.BUFFERING)
+            self._refuse(source, t)
+            return
+        self._log("start", source=source, at=r6(t), recording=rec.id)
+
+    def _refuse(self, source: str, t: float) -> None:
+        self._log("refused", source=source, at=r6(t), reason="storage full")
+        self.indicators.error(True)
 
     def stop_recording(self, reason: str, t: float) -> None:
         if not self.recorder.active:
