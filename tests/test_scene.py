@@ -299,3 +299,13 @@ def test_opencv_sensor_cannot_open(source: str, tmp_path: Path) -> None:
         source = str(tmp_path / source)
     with pytest.raises(SensorError, match="cannot open"):
         OpenCVSensor(MonotonicClock(), 640, 360, 30, source=source)
+
+
+def test_camera_read_failures_back_off_exponentially_to_a_cap() -> None:
+    from hal.sensor.opencv import MAX_RETRY_DELAY, RETRY_DELAY, retry_delay
+
+    delays = [retry_delay(n) for n in range(1, 12)]
+    assert delays[0] == RETRY_DELAY
+    assert delays[1] == 2 * RETRY_DELAY and delays[2] == 4 * RETRY_DELAY
+    assert all(a <= b for a, b in itertools.pairwise(delays))
+    assert delays[-1] == MAX_RETRY_DELAY

@@ -31,8 +31,17 @@ log = logging.getLogger(__name__)
 
 #: How long stop() waits for the reader; a wedged driver must not hang shutdown.
 JOIN_TIMEOUT = 2.0
-#: Pause after a failed device read before trying again (a replugged camera).
+#: Pause after a failed device read before trying again, doubling per failure
+#: up to MAX_RETRY_DELAY; after REOPEN_AFTER failures in a row the device is
+#: reopened each time (a replugged USB camera needs a fresh handle).
 RETRY_DELAY = 0.1
+MAX_RETRY_DELAY = 5.0
+REOPEN_AFTER = 3
+
+
+def retry_delay(failures: int) -> float:
+    """Backoff after ``failures`` consecutive failed reads (>= 1)."""
+    return min(MAX_RETRY_DELAY, RETRY_DELAY * 2 ** (failures - 1))
 
 
 def _is_device_node(path: str) -> bool:
@@ -150,6 +159,7 @@ class OpenCVSensor(Sensor):
     ) -> None:
         period = 1.0 / self.fps
         due = self.clock.now()
+        failures = 0
         try:
             while not stop.is_set():
                 if self.is_file:
@@ -166,9 +176,22 @@ class OpenCVSensor(Sensor):
                     if self.is_file:
                         log.info("camera %r: end of file", self.source)
                         break
-                    log.warning("camera %r: read failed", self.source)
-                    stop.wait(RETRY_DELAY)
+                    failures += 1
+                    delay = retry_delay(failures)
+                    log.warning(
+                        "camera %r: read failed (%d in a row), retrying in %.1f s",
+                        self.source,
+                        failures,
+                        delay,
+                    )
+                    if stop.wait(delay):
+                        break
+                    if failures >= REOPEN_AFTER:
+                        cap = self._reopen(cap)
                     continue
+                if failures:
+                    log.warning("camera %r: back after %d failed reads", self.source, failures)
+                    failures = 0
                 n = self._number(t)
                 image = self._conform(image)
                 self.clock.call_soon_threadsafe(
@@ -179,6 +202,16 @@ class OpenCVSensor(Sensor):
         finally:
             if stop.is_set():
                 self._release()  # stop() may have given up waiting for us
+
+    def _reopen(self, cap: cv2.VideoCapture) -> cv2.VideoCapture:
+        """A fresh handle on the device; the old one if it cannot be opened yet."""
+        self._release()
+        try:
+            self._open()
+        except SensorError as exc:
+            log.warning("camera %r: reopen failed: %s", self.source, exc)
+            return cap
+        return self._cap if self._cap is not None else cap
 
     def _number(self, t: float) -> int:
         """Count frames, skipping numbers across a stall so the gap stays visible.
