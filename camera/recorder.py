@@ -92,6 +92,7 @@ class Recorder:
         self.on_finished = on_finished
         self.on_durable = on_durable
         self.recording: Recording | None = None
+        clock.wall_listeners.append(self._wall_step)
         self.counter = self._last_counter()
         self.dropped_frames = 0
 
@@ -244,6 +245,12 @@ class Recorder:
         }
         rec.gaps.append(gap)
         self._journal(rec, "gap", dict(gap))
+
+    def _wall_step(self, t: float, seconds: float) -> None:
+        """Journal a wall-clock step so a recovered manifest still records it."""
+        rec = self.recording
+        if rec is not None:
+            self._journal(rec, "wall_step", {"time": r6(t), "seconds": seconds})
 
     def mark(self, source: str, t: float) -> None:
         rec = self.recording

@@ -94,7 +94,8 @@ def recover_recording(
         stop = stops[-1] if stops else {"reason": "power_loss", "time": r6(end)}
     markers = [p for kind, p in records if kind == "marker"]
     gaps = [p for kind, p in records if kind == "gap"]
-    manifest = build_manifest(heads[0], segments, stop, markers, gaps)
+    steps = [p for kind, p in records if kind == "wall_step"]
+    manifest = build_manifest(heads[0], segments, stop, markers, gaps, steps)
     write_manifest(storage, directory, manifest)
     return manifest
 

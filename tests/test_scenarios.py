@@ -102,6 +102,26 @@ def test_power_loss_recovers_with_at_most_one_sync_interval_lost(tmp_path: Path)
     assert (tmp_path / m["recording_id"] / "journal.jsonl").exists()
 
 
+def test_recovered_recording_keeps_its_wall_clock_steps(tmp_path: Path) -> None:
+    from sim.scenario import parse_scenario
+
+    scenario = parse_scenario(
+        {
+            "scenario": {"name": "step-then-cut", "duration": 14.0},
+            "config": {"video": {"width": 640, "height": 360}, "buffer": {"pre_event": 2.0}},
+            "event": [{"at": 4.0, "input": "holster", "action": "activate"}],
+            "fault": [
+                {"at": 6.0, "kind": "clock_jump", "seconds": -3600.0},
+                {"at": 9.0, "kind": "power_loss"},
+            ],
+        },
+        source="<test>",
+    )
+    [m] = run_scenario(scenario, tmp_path).recordings
+    assert m["stop"]["reason"] == "power_loss"
+    assert m["wall_clock_steps"] == [{"time": 6.0, "seconds": -3600.0}]
+
+
 def test_same_scenario_twice_is_byte_identical(tmp_path: Path) -> None:
     trees = []
     for run_dir in (tmp_path / "a", tmp_path / "b"):

@@ -70,6 +70,8 @@ class Clock(ABC):
         self._stopped = False
         self._wall_origin = start if start is not None else datetime(2026, 1, 1, 8, tzinfo=UTC)
         self.wall_steps: list[tuple[float, float]] = []  # (device time, step seconds)
+        #: Told (device time, step) on each wall-clock step, e.g. to journal it.
+        self.wall_listeners: list[Callable[[float, float], None]] = []
 
     # -- time -------------------------------------------------------------
     @abstractmethod
@@ -83,8 +85,11 @@ class Clock(ABC):
 
     def step_wall(self, seconds: float) -> None:
         """Step the wall clock (NTP/GPS correction); device time is untouched."""
-        self.wall_steps.append((self.now(), seconds))
+        now = self.now()
+        self.wall_steps.append((now, seconds))
         self._wall_origin += timedelta(seconds=seconds)
+        for listener in self.wall_listeners:
+            listener(now, seconds)
 
     # -- scheduling -------------------------------------------------------
     def call_at(self, when: float, callback: Callback) -> Timer:
