@@ -145,7 +145,9 @@ HEAD: dict[str, Rule] = {
     "height": POSITIVE,
     "fps": RATE,
     "trigger": OBJECT,
-    "pre_event_seconds": SECONDS,
+    # Negative when a trigger came before the first frame after boot: the
+    # recording then starts at the first frame there is.
+    "pre_event_seconds": Rule(_is_number, "seconds (a number)"),
     "start_time": SECONDS,
     "end_time": SECONDS,
     "stop": OBJECT,

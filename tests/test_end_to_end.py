@@ -182,3 +182,29 @@ def test_real_clock_and_writer_thread_by_name(device_factory) -> None:
     assert codes == list(range(m["first_frame"], m["last_frame"] + 1))
     assert m["first_frame"] <= round((m["trigger"]["time"] - 1.0) * FPS)
     assert verify_recording(rec).ok
+
+
+def test_trigger_and_stop_before_any_frame_leave_a_valid_empty_recording(device_factory) -> None:
+    dev = device_factory()
+    dev.firmware.trigger("console", 0.0)  # booted, but no frame captured yet
+    dev.firmware.stop_recording("console", 0.0)
+    dev.run(until=1.0)
+    [m] = dev.shutdown()
+    assert m["frames"] == 0 and m["segments"] == [] and m["stop"]["reason"] == "console"
+    report = verify_recording(dev.hal.storage.root / m["recording_id"])
+    assert report.ok, report.problems
+
+
+def test_verify_accepts_a_recording_that_starts_after_its_trigger(device_factory) -> None:
+    """A trigger before the first frame after boot: pre-event is negative, and true."""
+    dev = device_factory({"buffer": {"pre_event": 2.0}})
+    dev.set_input(5.0, "holster", True)
+    dev.run(until=8.0)
+    [m] = dev.shutdown()
+    rec = dev.hal.storage.root / m["recording_id"]
+    manifest = json.loads((rec / "manifest.json").read_text())
+    manifest["trigger"]["time"] = manifest["start_time"] - 0.004
+    manifest["pre_event_seconds"] = -0.004
+    (rec / "manifest.json").write_text(json.dumps(manifest))
+    report = verify_recording(rec)
+    assert report.ok, report.problems
