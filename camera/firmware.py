@@ -201,5 +201,4 @@ class Firmware:
         self.indicators.error(True)
         if self.recorder.active:
             self.recorder.storage_failed(exc)
-            self._set_state(State.BUFFERING)
-            self.indicators.pulse(2)
+            self.stop_recording("storage_full", self.clock.now())

@@ -52,14 +52,18 @@ class Recording:
     directory: str
     trigger: dict[str, Any]
     first: EncodedFrame
-    writer: list[RecordingWriter] = field(default_factory=list)  # set on the writer
+    writer: RecordingWriter | None = None  # made by the first writer task
     markers: list[dict[str, Any]] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
-    dropped: int = 0
     queued_bytes: int = 0
     dropping: bool = False
     failed: BaseException | None = None
     last: EncodedFrame | None = None
+
+    @property
+    def live_writer(self) -> RecordingWriter | None:
+        """The writer, unless storage failed under it (then nothing more is written)."""
+        return self.writer if self.failed is None else None
 
 
 class Recorder:
@@ -138,17 +142,15 @@ class Recorder:
             self.storage.makedirs(rec.directory)
             journal = Journal(self.storage, rec.directory)
             journal.append("head", head)
-            rec.writer.append(
-                RecordingWriter(
-                    self.storage,
-                    rec.directory,
-                    v.codec,
-                    v.width,
-                    v.height,
-                    v.fps,
-                    self.segment_seconds,
-                    journal,
-                )
+            rec.writer = RecordingWriter(
+                self.storage,
+                rec.directory,
+                v.codec,
+                v.width,
+                v.height,
+                v.fps,
+                self.segment_seconds,
+                journal,
             )
 
         self.worker.submit(open_writer)
@@ -161,11 +163,11 @@ class Recorder:
             rec.last = frames[-1]
 
         def sync_pre_event() -> None:
-            if rec.failed is None and rec.writer:
-                rec.writer[0].sync()
+            if (writer := rec.live_writer) is not None:
+                writer.sync()
 
         def durable() -> None:
-            if self.on_durable is not None and rec.failed is None:
+            if self.on_durable is not None and rec.live_writer is not None:
                 self.on_durable(rec)
 
         # The moment the whole pre-event is on the card (fsync returned): the
@@ -177,10 +179,10 @@ class Recorder:
         nbytes = sum(f.size for f in frames)
 
         def write() -> None:
-            if rec.failed is None and rec.writer:
+            if (writer := rec.live_writer) is not None:
                 if self.storage_full():  # keep the reserve for the journal and manifest
                     raise enospc(self.storage.root)
-                rec.writer[0].write(frames)
+                writer.write(frames)
 
         def done() -> None:
             if live:
@@ -229,7 +231,6 @@ class Recorder:
         gap = rec.gaps[-1]
         gap["end"] = r6(frame.time)
         gap["frames"] += 1
-        rec.dropped += 1
         self.dropped_frames += 1
 
     def _sensor_gap(self, rec: Recording, before: EncodedFrame, after: EncodedFrame) -> None:
@@ -263,22 +264,25 @@ class Recorder:
         """A journal record, written by the writer in order with the frames."""
 
         def write() -> None:
-            if rec.failed is None and rec.writer:
-                rec.writer[0].journal.append(kind, payload)
+            if (writer := rec.live_writer) is not None:
+                writer.journal.append(kind, payload)
 
         self.worker.submit(write)
 
     # -- failure and stop --------------------------------------------------
     def storage_failed(self, exc: BaseException) -> None:
-        """The writer hit a storage error: stop this recording, keep what is written."""
+        """The writer hit a storage error: write nothing more for this recording.
+
+        The caller then stops it (``storage_full``); what is written stays and
+        is finished from the journal, exactly as after a power cut.
+        """
         rec = self.recording
-        if rec is None or rec.failed is not None:
+        if rec is None:
             return
         rec.failed = exc
         log.error("storage error during %s: %s", rec.id, exc)
         if getattr(exc, "errno", None) != errno.ENOSPC:
             log.error("treating %r as storage full", exc)
-        self.stop("storage_full", self.clock.now())
 
     def stop(self, reason: str, t: float) -> None:
         rec = self.recording
@@ -297,9 +301,9 @@ class Recorder:
         result: dict[str, Any] = {}
 
         def finish() -> None:
-            if not rec.writer:
+            writer = rec.writer
+            if writer is None:
                 return  # the directory was never made: nothing was written
-            writer = rec.writer[0]
             if rec.failed is None:
                 writer.journal.append("stop", stop)
                 segments = [s.as_dict() for s in writer.close()]
