@@ -6,6 +6,11 @@ the encode itself runs on a thread of its own (libx264 releases the GIL), so a
 debounce deadline or a pin edge never waits behind a 720p picture; results
 come back to the loop in order. On the virtual clock it stays inline, which
 keeps simulated runs deterministic.
+
+A picture the encoder thread has no room for is skipped, and capture says so:
+skip listeners are told its number and time on the loop thread, at once, so
+the recorder can declare it as an ``encoder_backlog`` gap (frames dropped by
+the firmware) rather than mistake the hole for a camera dropout.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from hal.clock import Clock
 from hal.sensor import Sensor
 
 Listener = Callable[[EncodedFrame], None]
+#: Told (frame number, capture time) of a picture that was captured but skipped.
+SkipListener = Callable[[int, float], None]
 
 
 class EncodeThread:
@@ -31,7 +38,8 @@ class EncodeThread:
 
     Counters are touched only on the loop thread (submit, and the posted
     completion), so they need no lock. Past ``depth`` a picture is skipped, so
-    an overloaded host sheds frames instead of queueing memory and latency.
+    an overloaded host sheds frames instead of queueing memory and latency;
+    ``on_skip`` is told which.
     """
 
     def __init__(
@@ -40,11 +48,13 @@ class EncodeThread:
         encoder: Encoder,
         emit: Callable[[list[EncodedFrame]], None],
         depth: int = 8,
+        on_skip: SkipListener | None = None,
     ) -> None:
         self.clock = clock
         self.encoder = encoder
         self.emit = emit
         self.depth = depth
+        self.on_skip = on_skip
         self.pending = 0
         self.skipped = 0
         self._queue: queue.SimpleQueue[tuple[np.ndarray, int, float] | None] = queue.SimpleQueue()
@@ -54,6 +64,8 @@ class EncodeThread:
     def submit(self, image: np.ndarray, number: int, time: float) -> None:
         if self.pending >= self.depth:
             self.skipped += 1
+            if self.on_skip is not None:
+                self.on_skip(number, time)
             return
         self.pending += 1
         self._queue.put((image, number, time))
@@ -91,6 +103,7 @@ class Capture:
         ring: RingBuffer,
         overlay: Overlay | None = None,
         offload: bool = False,
+        encode_depth: int = 8,
     ) -> None:
         self.clock = clock
         self.sensor = sensor
@@ -98,15 +111,20 @@ class Capture:
         self.ring = ring
         self.overlay = overlay
         self.listeners: list[Listener] = []
+        self.skip_listeners: list[SkipListener] = []
         self.frames_captured = 0
         self.last_number: int | None = None
         self.last_time: float | None = None
         self._offload = offload
+        #: Pictures in flight to the encoder thread before one is skipped.
+        self.encode_depth = encode_depth
         self._thread: EncodeThread | None = None
 
     def start(self) -> None:
         if self._offload:
-            self._thread = EncodeThread(self.clock, self.encoder, self._emit)
+            self._thread = EncodeThread(
+                self.clock, self.encoder, self._emit, self.encode_depth, self._skipped
+            )
         self.sensor.start(self._on_frame)
 
     def stop(self) -> None:
@@ -125,6 +143,10 @@ class Capture:
             self._thread.submit(image, number, time)
         else:
             self._emit(self.encoder.encode(image, number, time))
+
+    def _skipped(self, number: int, time: float) -> None:
+        for listener in self.skip_listeners:
+            listener(number, time)
 
     def _emit(self, frames: list[EncodedFrame]) -> None:
         for frame in frames:

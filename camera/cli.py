@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from camera import __version__
 from camera.errors import BodycamError, InputError
+from camera.paths import MISSING, find_recordings, is_recording
+from hal.storage.lock import StorageBusy, StorageLockError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+#: A run ended by a signal exits 128 + its number, as a shell reports it.
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class UsageError(InputError):
@@ -90,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
 
     inspect = sub.add_parser("inspect", help="list recordings in human terms")
-    inspect.add_argument("path", metavar="PATH")
+    inspect.add_argument("paths", nargs="+", metavar="PATH")
     inspect.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="benchmarks on the running firmware")
@@ -137,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             "scenario": cmd_scenario,
         }[args.command]
         return handler(args)
-    except InputError as exc:
+    except (InputError, StorageLockError) as exc:
         print(f"bodycam: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BodycamError as exc:
@@ -161,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_live(config or load_config(None), out=args.out, as_json=args.json)
 
     from camera.summary import print_summary
-    from sim.runner import run_scenario
+    from sim.runner import StopRequest, run_scenario
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario or default_scenario())
@@ -175,43 +182,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     def announce(path: str) -> None:
         print(f"bodycam: serial console on {path}", file=sys.stderr, flush=True)
 
-    result = run_scenario(
-        scenario,
-        out,
-        config_path=args.config,
-        realtime=args.realtime,
-        progress=progress,
-        console=announce if (args.console or (config and config.console.enabled)) else None,
-    )
-    if progress is not None:
-        progress.close()
+    # Ctrl-C and SIGTERM end the run between two clock events, not inside one:
+    # the open recording is closed (end_of_run) and the summary so far printed.
+    stop = StopRequest()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, lambda signum, _frame: stop(signum)) for s in EXIT_SIGNAL}
+    try:
+        result = run_scenario(
+            scenario,
+            out,
+            config_path=args.config,
+            realtime=args.realtime,
+            progress=progress,
+            console=announce if (args.console or (config and config.console.enabled)) else None,
+            stop=stop,
+        )
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if progress is not None:
+            progress.close()
     summary = result.summary()
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), flush=True)
     else:
         print_summary(summary)
+        sys.stdout.flush()
+    if result.interrupted is not None:
+        return EXIT_SIGNAL[signal.Signals(result.interrupted)]
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
 # -- verify / inspect ----------------------------------------------------------
-def recording_dirs(path: Path) -> list[Path]:
-    """One recording's directory, or every recording in a storage directory."""
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    if not path.is_dir():
-        raise UsageError(f"{path}: expected a recording or storage directory")
-    if (path / "manifest.json").exists() or any(path.glob("segment-*")):
-        return [path]
-    found = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return found
+def _skip_notes(skipped: list[tuple[Path, str]], stream: Any) -> None:
+    for path, why in skipped:
+        print(f"SKIP  {path}: {why}", file=stream)
+
+
+def _no_recordings(paths: list[str]) -> UsageError:
+    return UsageError(
+        f"{' '.join(paths)}: no recordings found (expected a recording directory or a "
+        "storage directory holding them)"
+    )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from camera.verify import verify_recording
 
-    dirs = [d for p in args.paths for d in recording_dirs(Path(p))]
-    if not dirs:
-        raise UsageError(f"{' '.join(args.paths)}: no recordings found")
+    found = find_recordings(args.paths)
+    if not found.recordings:
+        if not args.json:
+            _skip_notes(found.skipped, sys.stderr)
+        raise _no_recordings(args.paths)
+    if not args.json:
+        _skip_notes(found.skipped, sys.stdout)
+    dirs = found.recordings
     failed = 0
     results: list[dict[str, Any]] = []
     for d in dirs:
@@ -228,21 +254,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 for problem in report.problems:
                     print(f"      - {problem}")
     if args.json:
-        print(json.dumps({"recordings": results, "ok": failed == 0}))
-    elif len(dirs) > 1:
-        print(f"{len(dirs) - failed} of {len(dirs)} recordings verified")
-    return EXIT_OK if failed == 0 else EXIT_FAILED
+        skipped = [{"path": str(p), "reason": why} for p, why in found.skipped]
+        print(json.dumps({"recordings": results, "skipped": skipped, "ok": failed == 0}))
+    elif len(dirs) > 1 or found.skipped:
+        skipped = f", {len(found.skipped)} other paths skipped" if found.skipped else ""
+        print(f"{len(dirs) - failed} of {len(dirs)} recordings verified{skipped}")
+    if failed:
+        return EXIT_FAILED
+    # Every recording found is fine, but a path that was asked for does not exist:
+    # a typo in a CI job must not read as "verified".
+    if absent := [str(p) for p, why in found.skipped if why == MISSING]:
+        print(f"bodycam: {', '.join(absent)}: {MISSING}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from camera.summary import describe_recording
 
-    items = [describe_recording(d) for d in recording_dirs(Path(args.path))]
+    found = find_recordings(args.paths)
+    # With --json, stdout is the JSON list alone; the notes go to stderr.
+    _skip_notes(found.skipped, sys.stderr if args.json or not found.recordings else sys.stdout)
+    if not found.recordings:
+        raise _no_recordings(args.paths)
+    items = [describe_recording(d) for d in found.recordings]
     if args.json:
         print(json.dumps(items))
         return EXIT_OK
-    if not items:
-        print(f"{args.path}: no recordings")
     for item in items:
         print(item["text"])
     return EXIT_OK
@@ -289,32 +327,75 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK if bad == 0 else EXIT_FAILED
 
 
+def _recover_target(given: str) -> tuple[Path, str | None]:
+    """(storage directory, recording name or None for all of them) for one PATH.
+
+    Resolved first: ``.`` inside a recording has no name of its own, and a
+    symlink's parent is not the storage directory whose lock matters.
+    """
+    path = Path(given)
+    if not path.exists():
+        raise UsageError(f"{given}: no such file or directory")
+    if not path.is_dir():
+        raise UsageError(f"{given}: expected a recording or storage directory")
+    path = path.resolve()
+    try:
+        names = os.listdir(path)
+    except OSError as exc:
+        raise UsageError(f"{given}: cannot be listed: {exc.strerror or exc}") from None
+    return (path.parent, path.name) if is_recording(names) else (path, None)
+
+
+def _recovery_note(recovery: Any) -> str:
+    """What recovery did, in a few words for the FIXED line (details: the manifest)."""
+    if not isinstance(recovery, dict):
+        return ""
+    parts = []
+    if skipped := recovery.get("skipped_journal_lines"):
+        parts.append(f"journal lines skipped: {', '.join(map(str, skipped))}")
+    if tails := [t for t in recovery.get("tails", []) if t.get("bytes")]:
+        kept = sum(t["bytes"] for t in tails)
+        parts.append(f"{kept} bytes past the last sync kept in {len(tails)} tail file(s)")
+    if short := recovery.get("short_segments"):
+        parts.append(f"{len(short)} segment(s) shorter than journaled")
+    return "; " + "; ".join(parts) if parts else ""
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     from camera.recovery import RecoveryError, interrupted, recover_recording
     from hal.storage.local import LocalStorage
 
     failed = done = 0
-    for p in args.paths:
-        path = Path(p)
-        dirs = recording_dirs(path)
-        single = dirs == [path]
-        storage = LocalStorage(path.parent if single else path)
-        todo = [path.name] if single else interrupted(storage)
-        for name in todo:
-            if single and name not in interrupted(storage):
-                print(f"OK    {storage.path(name)}: complete, nothing to recover")
-                continue
-            try:
-                m = recover_recording(storage, name)
-            except (RecoveryError, OSError, KeyError, TypeError, ValueError) as exc:
-                failed += 1
-                print(f"FAIL  {storage.path(name)}: {exc}")
-                continue
-            done += 1
-            print(
-                f"FIXED {storage.path(name)}: {m['frames']} frames in {len(m['segments'])} "
-                f"segments, stop {m['stop']['reason']} at {m['stop']['time']:.3f} s"
-            )
+    for given in args.paths:
+        root, single = _recover_target(given)
+        storage = LocalStorage(root)
+        try:
+            storage.lock()  # held while recovering: a firmware booting now is refused
+        except StorageBusy:
+            raise StorageBusy(
+                f"recover: {root}: a running firmware owns this storage directory (it holds "
+                "its lock); stop it first, or let it recover its recordings at boot"
+            ) from None
+        try:
+            todo = [single] if single else interrupted(storage)
+            for name in todo:
+                if single and name not in interrupted(storage):
+                    print(f"OK    {storage.path(name)}: complete, nothing to recover")
+                    continue
+                try:
+                    m = recover_recording(storage, name)
+                except (RecoveryError, OSError, KeyError, TypeError, ValueError) as exc:
+                    failed += 1
+                    print(f"FAIL  {storage.path(name)}: {exc}")
+                    continue
+                done += 1
+                print(
+                    f"FIXED {storage.path(name)}: {m['frames']} frames in "
+                    f"{len(m['segments'])} segments, stop {m['stop']['reason']} at "
+                    f"{m['stop']['time']:.3f} s{_recovery_note(m.get('recovery'))}"
+                )
+        finally:
+            storage.unlock()
     if done == failed == 0:
         print("nothing to recover")
     return EXIT_OK if failed == 0 else EXIT_FAILED

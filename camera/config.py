@@ -12,6 +12,11 @@ Why it is built this way:
 - Every problem is one :class:`ConfigError` line,
   ``"<file>: <dotted.key>: expected <what>, got <value>"`` (SPEC 10: bad input
   exits 2 with one clear message and no traceback).
+- Settings that are each plausible but cannot work together are refused at
+  boot too (see :meth:`Config._consistent`): a pre-event the arena cannot hold,
+  a writer queue or segment shorter than one GOP, no way to stop a recording,
+  a pin on the console's UART. A device that boots with them fails in the
+  field, silently, exactly when it matters.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ from camera.errors import ConfigError
 
 __all__ = [
     "DEFAULT_INPUTS",
+    "RATE_MARGIN",
+    "RECOGNITION_MARGIN",
+    "UART_PINS",
     "BufferConfig",
     "Config",
     "ConsoleConfig",
@@ -54,6 +62,7 @@ __all__ = [
     "deep_merge",
     "load_config",
     "parse_config",
+    "ring_retention",
 ]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # a TOML bare key; also what an input may be named
@@ -64,6 +73,31 @@ DEFAULT_INPUTS: Mapping[str, Mapping[str, Any]] = {
     "holster": {"pin": 17, "active": "high", "pull": "up", "debounce_ms": 20.0, "role": "holster"},
     "button": {"pin": 27, "active": "low", "pull": "up", "debounce_ms": 30.0, "role": "button"},
 }
+
+#: Margin on top of the longest delay from a start gesture's first edge to its
+#: recognition (a double press: window + debounce + contact bounce); the ring
+#: keeps this much beyond ``pre_event`` (see :func:`ring_retention`).
+RECOGNITION_MARGIN = 1.0
+#: Encoded video may exceed its nominal rate: libx264 on the synthetic scene
+#: overshoots ``bitrate`` by up to ~19% over any 2 s window (640x360 at 0.2-1.5
+#: Mbit/s, 1280x720 at 4 Mbit/s, measured), so sizes are planned 25% over.
+RATE_MARGIN = 1.25
+#: JPEG bytes per pixel, by the highest ``quality`` each applies to: the largest
+#: frame of the synthetic scene with the overlay (seeds 0-2, 300 frames, 640x360
+#: and 1920x1080, OpenCV ``imencode``), rounded up. RATE_MARGIN comes on top.
+MJPEG_BYTES_PER_PIXEL = (
+    (50, 0.08),
+    (70, 0.11),
+    (80, 0.15),
+    (85, 0.18),
+    (90, 0.24),
+    (95, 0.37),
+    (100, 0.75),
+)
+#: BCM pins of the header UART (TXD, RXD), which the serial console uses.
+UART_PINS = (14, 15)
+#: Serial devices that are the header UART on a Raspberry Pi.
+HEADER_UARTS = frozenset({"/dev/serial0", "/dev/ttyAMA0", "/dev/ttyS0"})
 
 
 class _At(ValueError):
@@ -168,7 +202,9 @@ class BufferConfig(_Model):
 
     pre_event: Annotated[float, Field(gt=0, le=120)] = 30.0  # seconds
     capacity_mb: Megabytes = 64.0  # ring buffer arena, 1 MB = 1e6 bytes
-    queue_mb: Megabytes = 16.0  # bound on bytes queued for the writer
+    # Bound on everything queued for storage, pre-event copies included: the
+    # arena (the largest copy a trigger can take) plus 16 MB of live backlog.
+    queue_mb: Megabytes = 80.0
 
 
 class RecordingConfig(_Model):
@@ -185,15 +221,20 @@ class InputConfig(_Model):
     pin: Pin
     active: Literal["high", "low"]
     pull: Literal["up", "down", "none"] = "up"
-    debounce_ms: Annotated[float, Field(ge=0)] = 20.0
+    # Bounded because the ring keeps the slowest debounce beyond pre_event.
+    debounce_ms: Annotated[float, Field(ge=0, le=1000)] = 20.0
     role: Literal["holster", "button"]
 
 
 class GestureConfig(_Model):
-    """``[gestures]``: button timing of SPEC 5, in seconds."""
+    """``[gestures]``: button timing of SPEC 5, in seconds.
 
-    double_press_window: PositiveFloat = 1.0
-    hold_seconds: PositiveFloat = 3.0
+    Bounded: the ring keeps the double-press window beyond pre_event, and a hold
+    longer than half a minute is no gesture an officer can make under stress.
+    """
+
+    double_press_window: Annotated[float, Field(gt=0, le=5)] = 1.0
+    hold_seconds: Annotated[float, Field(gt=0, le=30)] = 3.0
 
 
 class OutputConfig(_Model):
@@ -270,7 +311,90 @@ class Config(_Model):
         if self.buffer.capacity_mb * 8e6 < self.video.bitrate:  # exact: no float overflow
             need = f"{self.video.bitrate / 8e6:g} (one second at video.bitrate)"
             raise _expected(f"at least {need}", self.buffer.capacity_mb, ("buffer", "capacity_mb"))
+        self._check_sizes()
+        self._check_stop_and_uart()
         return self
+
+    def _bytes_per_second(self) -> tuple[float, str]:
+        """Planned encoded bytes per second (margin included), and how it was estimated."""
+        v = self.video
+        if v.codec == "mjpeg":
+            bpp = next(b for q, b in MJPEG_BYTES_PER_PIXEL if v.quality <= q)
+            what = f"MJPEG at video.quality {v.quality} (~{bpp:g} bytes/pixel)"
+            return bpp * v.width * v.height * v.fps * RATE_MARGIN, what
+        return v.bitrate / 8 * RATE_MARGIN, "video.bitrate"
+
+    def _check_sizes(self) -> None:
+        """The arena holds the pre-event; the queue and a segment hold at least a GOP."""
+        v, b = self.video, self.buffer
+        rate, what = self._bytes_per_second()
+        gop = 1 if v.codec == "mjpeg" else v.gop  # MJPEG: every frame is a keyframe
+        gop_seconds = gop / v.fps
+        slack = ring_retention(self) - b.pre_event + 2 * gop_seconds
+        arena = b.capacity_mb * 1e6
+        fits = arena / rate - slack  # the longest pre-event this arena holds
+        margin = f"plus {RATE_MARGIN - 1:.0%}"
+        if fits < b.pre_event:
+            if fits < 1.0:
+                need = (b.pre_event + slack) * rate / 1e6
+                why = f"buffer.pre_event + {slack:.2f} s of slack at the rate of {what} {margin}"
+                raise _expected(
+                    f"at least {need:.1f} ({why})", b.capacity_mb, ("buffer", "capacity_mb")
+                )
+            why = (
+                f"what buffer.capacity_mb holds at the rate of {what} {margin},"
+                f" after {slack:.2f} s of recognition and GOP slack"
+            )
+            raise _expected(
+                f"at most {fits:.1f} seconds ({why})", b.pre_event, ("buffer", "pre_event")
+            )
+        gop_bytes = max(1.0, gop_seconds) * rate
+        if b.queue_mb * 1e6 < gop_bytes:
+            why = f"one GOP or one second, whichever is longer, at the rate of {what} {margin}"
+            raise _expected(
+                f"at least {gop_bytes / 1e6:.2f} ({why})", b.queue_mb, ("buffer", "queue_mb")
+            )
+        if self.recording.segment_seconds < gop_seconds:
+            why = f"one GOP: video.gop / video.fps = {gop_seconds:g} s"
+            raise _expected(
+                f"at least {gop_seconds:g} ({why})",
+                self.recording.segment_seconds,
+                ("recording", "segment_seconds"),
+            )
+
+    def _check_stop_and_uart(self) -> None:
+        """Something can stop a recording; nothing else sits on a UART in use."""
+        if not self.console.enabled and not any(i.role == "button" for i in self.inputs.values()):
+            what = "an input with role 'button' or [console] enabled (to stop a recording)"
+            raise _At(f"expected {what}, got none", ("inputs",))
+        users = []
+        if self.console.enabled:
+            users.append("console")
+        if self.gps.enabled and self.gps.port in HEADER_UARTS:
+            users.append("gps")
+        if self.console.enabled and self.gps.enabled and self.gps.port == self.console.port:
+            raise _expected("a port other than console.port", self.gps.port, ("gps", "port"))
+        if not users:
+            return
+        pins = [(("inputs", n, "pin"), i.pin) for n, i in self.inputs.items()]
+        pins += [(("outputs", n), p) for n, p in self.outputs.model_dump().items() if p is not None]
+        for loc, pin in pins:
+            if pin in UART_PINS:
+                what = f"a pin other than 14 and 15 (the UART of [{users[0]}])"
+                raise _expected(what, pin, loc)
+
+
+def ring_retention(config: Config) -> float:
+    """Seconds of video the ring keeps: ``pre_event`` plus the longest recognition delay.
+
+    A trigger is dated at its first edge but recognised later (a double press's
+    window, the slowest debounce, contact bounce); the keyframe at or before
+    ``T - pre_event`` must still be in the ring at recognition.
+    """
+    slowest = max((i.debounce_ms for i in config.inputs.values()), default=0.0) / 1000
+    return (
+        config.buffer.pre_event + config.gestures.double_press_window + slowest + RECOGNITION_MARGIN
+    )
 
 
 # --- turning problems into one line ------------------------------------------------------

@@ -4,10 +4,17 @@ Commands (one per line; case-insensitive; words split on any whitespace)::
 
     VERSION             -> OK bodycam <version>
     STATUS              -> OK state=<state> time=<now> frames=<captured> recording=<id or ->
-    TRIGGER <source>    -> OK | ERR refused  (starts a recording; while recording, a marker)
+    TRIGGER [<detail>]  -> OK | ERR refused  (starts a recording; while recording, a marker)
     STOP                -> OK | ERR not recording   (stop reason "console")
     MARK                -> OK | ERR not recording   (a marker, source "console")
     EVENTS ON|OFF       -> OK   (asynchronous EVT lines; off when the console starts)
+
+A TRIGGER is recorded as what it is: source ``console``, never as the input it
+may stand in for. Its optional argument, one of :data:`TRIGGER_DETAILS`
+(case-insensitive, stored lower-case), goes into the manifest beside it as
+``detail`` (``trigger: {source: "console", detail: "holster", ...}``, and the
+same in a marker), so a bench that simulates a holster draw cannot make a
+recording look like a real draw, and a typo cannot invent a trigger source.
 
 Anything else gets exactly one ``ERR <reason>`` line and changes nothing.
 Lines the device sends end in CR LF; lines it reads may end in CR, LF or CR
@@ -51,7 +58,10 @@ __all__ = ["Console", "LineSplitter", "format_event", "format_value"]
 
 log = logging.getLogger(__name__)
 
-SOURCE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+SOURCE = "console"  # the trigger and marker source of everything the console starts
+#: What a console TRIGGER may say it stands for (the manifest's ``detail``).
+TRIGGER_DETAILS = ("bench", "button", "holster", "remote", "test")
+TRIGGER_EXPECTED = f"no argument or one of {', '.join(TRIGGER_DETAILS)}"
 #: Bytes a command line may hold: printable ASCII and tab.
 PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t"
 #: Characters sent as they are in an EVT value; everything else is %XX-escaped
@@ -64,7 +74,7 @@ TIME_FIELDS = frozenset({"at", "time"})
 USAGE = {
     "VERSION": "VERSION",
     "STATUS": "STATUS",
-    "TRIGGER": "TRIGGER <source>",
+    "TRIGGER": "TRIGGER [<detail>]",
     "STOP": "STOP",
     "MARK": "MARK",
     "EVENTS": "EVENTS ON|OFF",
@@ -140,6 +150,11 @@ def parse_event(line: str) -> dict[str, Any] | None:
 
 
 TERMINATOR = re.compile(rb"[\r\n]")
+
+
+def _clip(text: str, limit: int = 32) -> str:
+    """``text`` short enough to quote back in a one-line reply."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class LineSplitter:
@@ -401,14 +416,13 @@ class Console:
         )
 
     def _trigger(self, args: list[str], t: float) -> str:
-        if len(args) != 1:
-            return self._usage("TRIGGER")
-        source = args[0]
-        if not SOURCE.fullmatch(source):
-            return "ERR bad source: expected 1-32 of A-Z a-z 0-9 _ -"
+        detail = args[0].lower() if len(args) == 1 else None
+        if len(args) > 1 or (detail is not None and detail not in TRIGGER_DETAILS):
+            got = f"{len(args)} arguments" if len(args) > 1 else repr(_clip(args[0]))
+            return f"ERR TRIGGER: expected {TRIGGER_EXPECTED}, got {got}"
         if not self._ready():
             return "ERR not ready"
-        self.firmware.trigger(source, t)
+        self.firmware.trigger(SOURCE, t, detail)
         # Started, or marked the recording in progress; not active means refused.
         return "OK" if self.firmware.recorder.active else "ERR refused"
 
@@ -429,7 +443,7 @@ class Console:
             return "ERR not ready"
         if not self.firmware.recorder.active:
             return "ERR not recording"
-        self.firmware.trigger("console", t)  # while recording: a marker
+        self.firmware.trigger(SOURCE, t)  # while recording: a marker
         return "OK"
 
     def _events(self, args: list[str], t: float) -> str:

@@ -15,6 +15,27 @@ kept; dating it at the confirmation would shift it later by the bounce plus the
 debounce, and the pre-event window would lose exactly that much of what
 happened before the trigger.
 
+Why the date is not always the first edge of the *burst*: a burst (edges
+chained by rests shorter than the debounce) can be seconds of vibration
+chatter followed by the real draw, and dating the draw at the start of the
+chatter would pretend the event began seconds earlier than it did. SPEC 5 says
+the burst starts at the first edge after the input last rested at its old
+level for at least ``debounce``; the rest is counted *cumulatively*: walking
+back from the accepted burst's last edge, add up the time the input spent at
+its old level; the transition is dated at the first edge to the new level
+after the point where that sum reaches ``debounce`` (``>=``), or at the burst's
+first edge if it never does. So the contact bounce of one transition (whose
+pulses back add up to less than the debounce) is still dated at its first
+edge, while chatter that had already spent a debounce's worth at the old level
+before the draw is not part of it. Acceptance (whether and when a level is
+accepted) does not depend on this rule, only the date does.
+
+Memory stays bounded: each burst keeps at most :data:`MAX_RESTS` of its latest
+rests at the old level. In a burst with more rests than that inside the
+debounce window (sub-millisecond chatter), the oldest are forgotten and the
+transition is dated at the end of the latest forgotten one: later than the rule
+says, never earlier, so a trigger never claims more pre-event than happened.
+
 The machine never reads a clock, starts a timer or sleeps. The caller feeds it
 raw edges stamped by the HAL clock and calls :meth:`Debouncer.poll` at the time
 :meth:`Debouncer.deadline` names (the firmware schedules a timer for it; tests
@@ -30,7 +51,10 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["Debouncer", "Transition"]
+__all__ = ["MAX_RESTS", "Debouncer", "Transition"]
+
+#: Rests at the old level remembered per burst for dating it (see the module docstring).
+MAX_RESTS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +62,44 @@ class Transition:
     """An accepted change of the stable level."""
 
     active: bool  # the new stable level (True = input active)
-    time: float  # the first edge of the accepted burst (start of its bounce), device seconds
+    time: float  # first edge of the transition's bounce (see the module docstring), device s
     accepted_at: float  # when it was confirmed: last edge of the burst + debounce
+
+
+class _Burst:
+    """Edges chained by rests shorter than the debounce, unresolved yet."""
+
+    __slots__ = ("first", "floor", "last", "level", "old", "rests")
+
+    def __init__(self, t: float, level: bool) -> None:
+        self.first = t  # its first edge
+        self.last = t  # its latest edge
+        self.level = level  # the raw level after ``last``
+        self.old = not level  # the level before ``first``: the stable level it departs from
+        # The latest rests at ``old`` level inside the burst, as (start, end) edge times;
+        # ``end`` is always an edge to the new level. At most MAX_RESTS are kept.
+        self.rests: deque[tuple[float, float]] = deque()
+        # Where the date falls back to when the kept rests add up to less than the
+        # debounce: the first edge, or the end of the latest rest forgotten.
+        self.floor = t
+
+    def add(self, t: float, level: bool) -> None:
+        """An edge at ``t`` to ``level`` inside this burst."""
+        if level != self.old:  # back to the new level: the rest since ``last`` has ended
+            if len(self.rests) == MAX_RESTS:
+                self.floor = self.rests.popleft()[1]
+            self.rests.append((self.last, t))
+        self.last = t
+        self.level = level
+
+    def date(self, debounce: float) -> float:
+        """The first edge to the new level after the latest ``debounce`` of rest, summed back."""
+        rested = 0.0
+        for start, end in reversed(self.rests):
+            rested += end - start
+            if rested >= debounce:
+                return end
+        return self.floor
 
 
 class Debouncer:
@@ -49,9 +109,11 @@ class Debouncer:
     from the stable level and ends when the input has been quiet (no edge) for
     ``debounce`` seconds; every edge inside it restarts that quiet timer. When a
     burst ends at a level different from the stable one the change is accepted,
-    dated at the burst's first edge; when it ends back at the stable level it was
-    chatter and nothing is emitted. "Stayed for ``debounce``" is inclusive: a
-    level held for exactly ``debounce`` seconds counts.
+    dated by the cumulative-rest rule of the module docstring (the burst's first
+    edge unless the input rested a debounce's worth at its old level inside the
+    burst); when it ends back at the stable level it was chatter and nothing is
+    emitted. "Stayed for ``debounce``" is inclusive: a level held for exactly
+    ``debounce`` seconds counts.
 
     Edges the caller has fed but that have not been resolved by :meth:`poll` yet
     are kept in order, so a poll that comes late (after later edges) still
@@ -67,10 +129,9 @@ class Debouncer:
         self._debounce: float = float(debounce)
         self.active: bool = bool(active)  # current stable (accepted) level
         self.raw: bool = self.active  # last raw level seen
-        # Unresolved bursts, oldest first, each [first edge, last edge, level after
-        # the last edge]. Kept as bursts rather than edges so that endless chatter
-        # (one long burst) costs O(1) per edge, not a rescan.
-        self._bursts: deque[list] = deque()
+        # Unresolved bursts, oldest first. Kept as bursts rather than edges so that
+        # endless chatter (one long burst) costs O(1) per edge, not a rescan.
+        self._bursts: deque[_Burst] = deque()
         self._last_edge: float = -math.inf
 
     @property
@@ -81,7 +142,7 @@ class Debouncer:
     @property
     def pending_since(self) -> float | None:
         """First edge of the unresolved burst away from the stable level, else None."""
-        return self._bursts[0][0] if self._bursts else None
+        return self._bursts[0].first if self._bursts else None
 
     def edge(self, t: float, active: bool) -> None:
         """A raw edge: the input is at level ``active`` from device time ``t`` on.
@@ -101,18 +162,17 @@ class Debouncer:
             return  # duplicate: the level did not change, so the quiet timer keeps running
         self.raw = active
         bursts = self._bursts
-        if bursts and not bursts[-1][1] + self._debounce <= t:
+        if bursts and not bursts[-1].last + self._debounce <= t:
             # Within the quiet time of the previous edge: the same burst goes on.
-            bursts[-1][1] = t
-            bursts[-1][2] = active
+            bursts[-1].add(t, active)
         else:
-            bursts.append([t, t, active])
+            bursts.append(_Burst(t, active))
 
     def deadline(self) -> float | None:
         """When :meth:`poll` must next be called; None if nothing is pending."""
         if not self._bursts:
             return None
-        return self._bursts[0][1] + self._debounce
+        return self._bursts[0].last + self._debounce
 
     def poll(self, t: float) -> Transition | None:
         """Resolve bursts whose deadline is at or before ``t``, oldest first.
@@ -124,13 +184,13 @@ class Debouncer:
         earlier than :meth:`deadline` changes nothing.
         """
         while self._bursts:
-            first_time, last_time, level = self._bursts[0]
-            due = last_time + self._debounce
+            burst = self._bursts[0]
+            due = burst.last + self._debounce
             if due > t:
                 return None
             self._bursts.popleft()
-            if level != self.active:
-                self.active = level
-                return Transition(active=level, time=first_time, accepted_at=due)
+            if burst.level != self.active:
+                self.active = burst.level
+                return Transition(burst.level, burst.date(self._debounce), accepted_at=due)
             # The burst settled back at the stable level: chatter, rejected.
         return None

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from camera.capture import Capture
-from camera.config import Config
+from camera.config import Config, ring_retention
 from camera.encoders import open_encoder
 from camera.gestures import Gesture
 from camera.indicators import Indicators
@@ -29,9 +29,6 @@ from hal.board import Hal
 
 log = logging.getLogger(__name__)
 
-#: Margin on top of the longest delay from a start gesture's first edge to its
-#: recognition (a double press: window + debounce + contact bounce).
-RECOGNITION_MARGIN = 1.0
 START_GESTURES = {("holster", "activate"), ("button", "double_press")}
 
 
@@ -46,10 +43,13 @@ class Firmware:
         #: Called on the loop thread with every event-log entry (console, bench).
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.recordings: list[dict[str, Any]] = []
+        #: Device time the recording in progress was started at (its start gesture
+        #: recognised, or the console command run): a hold only stops it if its
+        #: press began at or after this (SPEC 5).
+        self.recording_since = -math.inf
         # The ring keeps the recognition delay beyond pre_event, so the keyframe at
         # or before ``T - pre_event`` is still held when the gesture is recognised.
-        slowest = max((i.debounce_ms for i in config.inputs.values()), default=0.0) / 1000
-        retain = b.pre_event + config.gestures.double_press_window + slowest + RECOGNITION_MARGIN
+        retain = ring_retention(config)  # the same figure the config's arena check uses
         self.ring = RingBuffer(
             capacity_bytes=int(b.capacity_mb * 1_000_000),
             retain_seconds=retain,
@@ -93,6 +93,7 @@ class Firmware:
             on_durable=lambda rec: self._log("durable", recording=rec.id),
         )
         self.capture.listeners.append(self.recorder.on_frame)
+        self.capture.skip_listeners.append(self.recorder.on_skipped)
         hal.worker.on_error = self._writer_error
         o = config.outputs
         self.indicators = Indicators(
@@ -112,6 +113,9 @@ class Firmware:
 
     # -- life cycle ----------------------------------------------------------
     def boot(self) -> None:
+        # Held until shutdown (or until the process dies): a second firmware or
+        # ``bodycam recover`` on this card is refused instead of corrupting it.
+        self.hal.storage.lock()
         for manifest in recover_storage(self.hal.storage):
             self._log("recovered", recording=manifest["recording_id"], frames=manifest["frames"])
         self.triggers.start()
@@ -135,6 +139,7 @@ class Firmware:
         self.triggers.close()
         self.indicators.close()
         self._set_state(State.STOPPED)
+        self.hal.storage.unlock()
 
     # -- events --------------------------------------------------------------
     def _log(self, kind: str, **fields: Any) -> None:
@@ -156,13 +161,23 @@ class Firmware:
         if (role, g.kind) in START_GESTURES:
             self.trigger(g.input, g.time)
         elif role == "button" and g.kind == "hold":
+            if g.time < self.recording_since:
+                # Pressed before the recording began (held while the holster was
+                # drawn, or the press that started it): never a stop (SPEC 5).
+                self._log("hold_ignored", input=g.input, at=r6(g.time))
+                return
             self.stop_recording("button_hold", g.recognised_at)
 
-    def trigger(self, source: str, t: float) -> None:
-        """A start gesture: start recording, or mark the one in progress."""
+    def trigger(self, source: str, t: float, detail: str | None = None) -> None:
+        """A start gesture: start recording, or mark the one in progress.
+
+        ``detail`` qualifies ``source`` in the manifest (a console trigger says
+        what it stands for) without pretending to be that source.
+        """
+        extra = {} if detail is None else {"detail": detail}
         if self.recorder.active:
-            self.recorder.mark(source, t)
-            self._log("marker", source=source, at=r6(t))
+            self.recorder.mark(source, t, detail)
+            self._log("marker", source=source, **extra, at=r6(t))
             return
         if self.recorder.storage_full():
             self._refuse(source, t)
@@ -171,15 +186,16 @@ class Firmware:
         # milliseconds the officer should not wait for to see the red LED.
         self._set_state(State.RECORDING)
         self.indicators.pulse(1)
-        rec = self.recorder.start(source, t)
-        if rec is None:  # the card filled in between
+        rec = self.recorder.start(source, t, detail)
+        if rec is None:  # the card filled in between, or the writer backlog is full
             self._set_state(State.BUFFERING)
-            self._refuse(source, t)
+            self._refuse(source, t, self.recorder.refusal or "storage full")
             return
-        self._log("start", source=source, at=r6(t), recording=rec.id)
+        self.recording_since = self.clock.now()
+        self._log("start", source=source, **extra, at=r6(t), recording=rec.id)
 
-    def _refuse(self, source: str, t: float) -> None:
-        self._log("refused", source=source, at=r6(t), reason="storage full")
+    def _refuse(self, source: str, t: float, reason: str = "storage full") -> None:
+        self._log("refused", source=source, at=r6(t), reason=reason)
         self.indicators.error(True)
 
     def stop_recording(self, reason: str, t: float) -> None:

@@ -140,7 +140,9 @@ class ButtonDetector(InputDetector):
       burst that started before that moment is still unresolved then, the hold
       waits for it: a real release (accepted, so dated before the mark) cancels
       it; a glitch (rejected) lets it be recognised when the glitch is resolved.
-      A hold also consumes its press for double-press purposes.
+      A hold also consumes its press for double-press purposes, and the press
+      that completes a double press never becomes a hold, however long it is
+      held (SPEC 5: a press that completes a start gesture is never also a stop).
     - An input already active at start-up is not a press: no hold or double
       press comes from it.
     """
@@ -188,13 +190,16 @@ class ButtonDetector(InputDetector):
             self._hold_waiting = False
             return
         first = self._first_press
+        self._hold_waiting = False
         if first is not None and tr.time <= first + self.double_press_window:
             out.append(Gesture(self.name, "double_press", first, tr.accepted_at))
             self._first_press = None
+            # The press that completes a start gesture is never also a stop (SPEC 5):
+            # an officer who keeps the second press down must not end what it started.
+            self._press = None
         else:
             self._first_press = tr.time
-        self._press = tr
-        self._hold_waiting = False
+            self._press = tr
 
     def _on_rejected(self, at: float, out: list[Gesture]) -> None:
         if self._hold_waiting:  # the release burst straddling the mark was a glitch

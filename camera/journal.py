@@ -5,20 +5,44 @@ would leave segments nobody can vouch for. So each recording keeps
 ``journal.jsonl``: its head (who, what, why) at the start, a ``sync`` record
 each time the open segment has been fsync'ed (file, bytes, frames up to
 there), each closed segment with its sha256, markers and gaps as they happen,
-and the stop. Recovery rebuilds the manifest from it and cuts the open segment
-back to its last synced size, which is a whole number of complete packets.
-The journal stays beside the manifest as the recording's audit trail.
+and the stop. Recovery rebuilds the manifest from it. The journal stays beside
+the manifest as the recording's audit trail.
+
+Each line carries a crc32 of its record (``{"sync": {...}, "crc32": "..."}``)
+because a damaged line can still be valid JSON (a flipped digit in a byte
+count): without the checksum recovery would trust a wrong size and cut, or
+describe, a segment by it. A line that does not parse, fails its checksum or
+lacks the fields its kind needs is skipped and reported by line number, never
+taken as the end of the journal: the lines after it still vouch for evidence.
+Journals written before the checksum (no line has one) are still read.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hal.storage import Storage
 
 JOURNAL = "journal.jsonl"
+CRC = "crc32"
+
+
+def _record_bytes(kind: str, payload: Any) -> bytes:
+    """What the checksum covers: the record as ``json.dumps`` writes it.
+
+    Parsing and re-serialising a record gives the same text (Python's floats
+    round-trip), so the reader checks what the line means, not its bytes.
+    """
+    return json.dumps({kind: payload}).encode()
+
+
+def crc_of(kind: str, payload: Any) -> str:
+    return f"{zlib.crc32(_record_bytes(kind, payload)):08x}"
 
 
 class Journal:
@@ -27,26 +51,137 @@ class Journal:
 
     def append(self, kind: str, payload: Any) -> None:
         """One record, durable before this returns."""
-        self._file.write((json.dumps({kind: payload}) + "\n").encode())
+        line = json.dumps({kind: payload, CRC: crc_of(kind, payload)}) + "\n"
+        self._file.write(line.encode())
         self._file.sync()
 
     def close(self) -> None:
         self._file.close()
 
 
-def read_journal(path: Path) -> list[tuple[str, Any]]:
-    """The records of a journal, up to the first torn or malformed line."""
-    records: list[tuple[str, Any]] = []
+# -- reading -----------------------------------------------------------------
+def _is_int(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _is_time(v: Any) -> bool:
+    return type(v) in (int, float) and v >= 0
+
+
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+def _is_file(v: Any) -> bool:
+    return _is_text(v) and "/" not in v and "\0" not in v and v not in (".", "..")
+
+
+Check = Callable[[Any], bool]
+_SPAN: dict[str, Check] = {
+    "file": _is_file,
+    "bytes": _is_int,
+    "frames": _is_int,
+    "first_frame": _is_int,
+    "last_frame": _is_int,
+    "start_time": _is_time,
+    "end_time": _is_time,
+}
+#: The fields recovery relies on, per kind. A record without them is as
+#: unreadable as a torn line (an old journal has no checksum to catch it).
+FIELDS: dict[str, dict[str, Check]] = {
+    "head": {
+        "format": _is_text,
+        "device_id": _is_text,
+        "recording_id": _is_text,
+        "codec": _is_text,
+        "width": _is_int,
+        "height": _is_int,
+        "fps": lambda v: type(v) in (int, float) and v > 0,
+        "trigger": lambda v: isinstance(v, dict) and _is_time(v.get("time")),
+        "pre_event_requested": _is_time,
+    },
+    "sync": _SPAN,
+    "segment": {**_SPAN, "sha256": _is_text},
+    "marker": {"source": _is_text, "time": _is_time},
+    "gap": {"first_frame": _is_int, "frames": _is_int},
+    "wall_step": {"time": _is_time},
+    "stop": {"reason": _is_text, "time": _is_time},
+}
+
+
+class Record(NamedTuple):
+    line: int  # 1-based line number in the journal file
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class JournalContents:
+    records: list[Record] = field(default_factory=list)
+    #: Line numbers (1-based) that could not be read, in file order.
+    skipped: list[int] = field(default_factory=list)
+    #: Why each skipped line was skipped, by line number (for the log).
+    why: dict[int, str] = field(default_factory=dict)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [r.payload for r in self.records if r.kind == kind]
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(line: bytes) -> tuple[str, dict[str, Any], bool] | str:
+    """(kind, payload, had a checksum) or why the line cannot be read."""
+    try:
+        obj = json.loads(line, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        return "not JSON (torn or damaged)"
+    if not isinstance(obj, dict):
+        return "not a record"
+    crc = obj.pop(CRC, None)
+    if len(obj) != 1:
+        return "not one record"
+    kind, payload = next(iter(obj.items()))
+    if crc is not None and crc != crc_of(kind, payload):
+        return "checksum mismatch"
+    fields = FIELDS.get(kind)
+    if fields is None:
+        return f"unknown record kind {kind!r}"[:80]
+    if not isinstance(payload, dict) or not all(
+        key in payload and ok(payload[key]) for key, ok in fields.items()
+    ):
+        return f"{kind} record lacks the fields it needs"
+    return kind, payload, crc is not None
+
+
+def read_journal_lines(path: Path) -> JournalContents:
+    """Every readable record with its line number, and the lines that were not.
+
+    Once any line carries a checksum the journal is one this firmware wrote,
+    so a line without one has lost it to damage and is skipped too.
+    """
+    out = JournalContents()
     try:
         data = path.read_bytes()
     except OSError:
-        return records
-    for line in data.split(b"\n"):
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            break  # a torn last line (power cut mid-write) ends the journal
-        if not isinstance(obj, dict) or len(obj) != 1:
-            break
-        records.append(next(iter(obj.items())))
-    return records
+        return out
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last record
+    parsed = [_parse(line) for line in lines]
+    checksummed = any(isinstance(p, tuple) and p[2] for p in parsed)
+    for number, p in enumerate(parsed, start=1):
+        if isinstance(p, tuple) and checksummed and not p[2]:
+            p = "no checksum"
+        if isinstance(p, str):
+            out.skipped.append(number)
+            out.why[number] = p
+            continue
+        out.records.append(Record(number, p[0], p[1]))
+    return out
+
+
+def read_journal(path: Path) -> list[tuple[str, Any]]:
+    """The readable records of a journal, in order (unreadable lines left out)."""
+    return [(r.kind, r.payload) for r in read_journal_lines(path).records]

@@ -37,6 +37,7 @@ ORDER = (
     "trigger",
     "pre_event_seconds",
     "pre_event_requested",
+    "pre_event_dropped",
     "start_time",
     "end_time",
     "stop",
@@ -48,6 +49,8 @@ ORDER = (
     "markers",
     "wall_clock_steps",
     "segments",
+    # Only in a manifest rebuilt after an interruption: what recovery did.
+    "recovery",
 )
 
 
@@ -63,17 +66,21 @@ def build_manifest(
     markers: list[dict[str, Any]],
     gaps: list[dict[str, Any]],
     wall_clock_steps: list[dict[str, Any]] | None = None,
+    recovery: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest from a recording's head (known at start) and what was written.
 
     One function for a normal stop and for recovery after a power cut, so both
-    produce the same shape from the same facts.
+    produce the same shape from the same facts. ``recovery`` (what recovery
+    did: journal lines skipped, bytes cut into tails, short segments) is only
+    present in a recovered manifest.
     """
     first = segments[0] if segments else None
     last = segments[-1] if segments else None
     trigger_time = head["trigger"]["time"]
     start_time = first["start_time"] if first else trigger_time
     m = dict(head)
+    m.setdefault("pre_event_dropped", None)  # journals from before the backlog bound
     m.update(
         pre_event_seconds=r6(trigger_time - start_time),
         start_time=r6(start_time),
@@ -92,4 +99,6 @@ def build_manifest(
         wall_clock_steps=[dict(x) for x in wall_clock_steps or []],
         segments=[dict(s) for s in segments],
     )
-    return {k: m[k] for k in ORDER}
+    if recovery is not None:
+        m["recovery"] = dict(recovery)
+    return {k: m[k] for k in ORDER if k in m}

@@ -3,11 +3,30 @@
 Runs on the loop thread; all file work goes to the writer as tasks, in order:
 the pre-event frames copied out of the ring at the trigger (so later ring
 overwrites can't touch them), then every live frame, then the close and the
-manifest. Live frames are bounded by ``queue_bytes`` of writer backlog: past
-that, frames are dropped up to the next keyframe (a P-frame without its
-reference is useless) and the gap is recorded, so memory stays bounded and
-capture never waits. The pre-event copy is outside that bound: it is already
-bounded by the ring's arena.
+manifest.
+
+Memory is bounded in total (SPEC 6): one writer backlog bound,
+``queue_bytes``, covers everything queued for storage, pre-event copies and
+live frames of every recording alike (a recording stopped during a stall
+still holds its queued frames). The worker counts it, from submission to the
+end of each task, so it never resets with a recording, and it is checked
+before anything is queued:
+
+* A pre-event copy that does not fit what is left of the bound gives up its
+  oldest groups of pictures (whole GOPs, so it still starts on a keyframe);
+  the manifest's ``pre_event_dropped`` says what was given up and why, and
+  ``pre_event_seconds`` the coverage delivered. A trigger that cannot get even
+  the newest GOP queued is refused (``refusal`` says why) and logged.
+* A live frame that does not fit is dropped, and so is every frame up to the
+  next keyframe (a P-frame without its reference is useless); the gap is
+  declared with cause ``writer_backlog``. Capture never waits.
+
+Frames that never reached the recorder are declared as gaps too, in the
+pre-event copy as live, and journaled so recovery keeps them: cause
+``camera`` for pictures the sensor never delivered, ``encoder_backlog`` for
+pictures capture skipped because the encoder was busy (capture tells the
+recorder their numbers: :meth:`Recorder.on_skipped`). Frames the firmware
+dropped (``writer_backlog``, ``encoder_backlog``) count in ``dropped_frames``.
 """
 
 from __future__ import annotations
@@ -15,6 +34,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,10 +75,17 @@ class Recording:
     writer: RecordingWriter | None = None  # made by the first writer task
     markers: list[dict[str, Any]] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
-    queued_bytes: int = 0
+    #: Dropping live frames for the writer backlog until the next keyframe.
     dropping: bool = False
+    #: The ``writer_backlog`` gap being counted, until it is closed and journaled.
+    backlog_gap: dict[str, Any] | None = None
     failed: BaseException | None = None
+    #: The last frame queued for writing.
     last: EncodedFrame | None = None
+    #: The last frame the recorder was handed, written or dropped.
+    seen: EncodedFrame | None = None
+    #: The oldest pre-event GOPs given up to the backlog bound (None: nothing given up).
+    pre_event_dropped: dict[str, Any] | None = None
 
     @property
     def live_writer(self) -> RecordingWriter | None:
@@ -99,6 +126,11 @@ class Recorder:
         clock.wall_listeners.append(self._wall_step)
         self.counter = self._last_counter()
         self.dropped_frames = 0
+        #: Why the last start() returned None ("storage full", "writer backlog").
+        self.refusal: str | None = None
+        #: Runs [first frame, count] of frames capture skipped (encoder busy), as
+        #: far back as the ring reaches, so a hole in the pre-event can be told apart.
+        self._skipped: deque[list[int]] = deque(maxlen=ring.max_frames)
 
     def _last_counter(self) -> int:
         pattern = re.compile(rf"^{re.escape(self.device_id)}_\d{{8}}T\d{{6}}Z_(\d{{4}})$")
@@ -113,15 +145,31 @@ class Recorder:
     def storage_full(self) -> bool:
         return self.storage.free_bytes() < self.reserve_bytes
 
-    def start(self, source: str, trigger_time: float) -> Recording | None:
+    def start(
+        self, source: str, trigger_time: float, detail: str | None = None
+    ) -> Recording | None:
         """Start a recording whose trigger's first edge was at ``trigger_time``.
 
-        Returns None (and records nothing) when the card is full: evidence is
-        never deleted to make room.
+        Returns None (and records nothing; ``refusal`` says why) when the card
+        is full, as evidence is never deleted to make room, or when not even the
+        newest GOP of the pre-event fits the writer backlog bound.
         """
+        self.refusal = None
         if self.storage_full():
+            self.refusal = "storage full"
             return None
-        frames = self.ring.frames_from(trigger_time - self.pre_event)
+        fitted = self._fit_pre_event(self.ring.frames_from(trigger_time - self.pre_event))
+        if fitted is None:
+            self.refusal = "writer backlog"
+            log.warning(
+                "trigger %s at %.3f refused: %d bytes already queued for storage (bound %d)",
+                source,
+                trigger_time,
+                self.worker.queued_bytes,
+                self.queue_bytes,
+            )
+            return None
+        frames, given_up = fitted
         if not frames:
             log.warning("trigger %s at %.3f: nothing buffered yet", source, trigger_time)
         self.counter += 1
@@ -130,10 +178,25 @@ class Recorder:
         rec_id = f"{self.device_id}_{self.clock.wall(stamp_time):%Y%m%dT%H%M%SZ}_{self.counter:04d}"
         trigger = {
             "source": source,
+            **({} if detail is None else {"detail": detail}),
             "time": r6(trigger_time),
             "wall_time": iso_utc(self.clock, trigger_time),
         }
         rec = Recording(rec_id, rec_id, trigger, first or EncodedFrame(b"", -1, trigger_time, True))
+        if given_up:
+            rec.pre_event_dropped = {
+                "start": r6(given_up[0].time),
+                "end": r6(given_up[-1].time),
+                "first_frame": given_up[0].number,
+                "frames": len(given_up),
+                "cause": "writer_backlog",
+            }
+            log.warning(
+                "%s: oldest %.3f s of pre-event (%d frames) given up to the writer backlog bound",
+                rec_id,
+                frames[0].time - given_up[0].time,
+                len(given_up),
+            )
         self.recording = rec
         v = self.video
         head = self._head(rec)
@@ -155,10 +218,20 @@ class Recorder:
 
         self.worker.submit(open_writer)
         # The pre-event burst goes in chunks of about a second, so the writer
-        # syncs as it goes and live frames queue right behind it.
-        for i in range(0, len(frames), v.fps):
-            chunk = frames[i : i + v.fps]
-            self._submit(rec, chunk, live=False)
+        # syncs as it goes and live frames queue right behind it. A hole in it
+        # is declared and journaled in order with the frames around it.
+        chunk: list[EncodedFrame] = []
+        for frame in frames:
+            if rec.seen is not None and frame.number > rec.seen.number + 1:
+                self._submit(rec, chunk)
+                chunk = []
+                self._missing(rec, rec.seen, frame)
+            chunk.append(frame)
+            rec.seen = frame
+            if len(chunk) == v.fps:
+                self._submit(rec, chunk)
+                chunk = []
+        self._submit(rec, chunk)
         if frames:
             rec.last = frames[-1]
 
@@ -175,8 +248,29 @@ class Recorder:
         self.worker.submit(sync_pre_event, 0, durable)
         return rec
 
-    def _submit(self, rec: Recording, frames: list[EncodedFrame], live: bool) -> None:
-        nbytes = sum(f.size for f in frames)
+    def _fit_pre_event(
+        self, frames: list[EncodedFrame]
+    ) -> tuple[list[EncodedFrame], list[EncodedFrame]] | None:
+        """(frames to queue, oldest frames given up) within the backlog bound, or None.
+
+        Gives up whole GOPs from the oldest end, so the copy still starts on a
+        keyframe; None when not even the newest GOP fits.
+        """
+        room = self.queue_bytes - self.worker.queued_bytes
+        rest = sum(f.size for f in frames)
+        for i, frame in enumerate(frames):
+            if frame.keyframe and rest <= room:
+                return frames[i:], frames[:i]
+            rest -= frame.size
+        return (frames, []) if not frames else None
+
+    def _fits(self, frame: EncodedFrame) -> bool:
+        """Whether ``frame`` can be queued without passing the writer backlog bound."""
+        return self.worker.queued_bytes + frame.size <= self.queue_bytes
+
+    def _submit(self, rec: Recording, frames: list[EncodedFrame]) -> None:
+        if not frames:
+            return
 
         def write() -> None:
             if (writer := rec.live_writer) is not None:
@@ -184,68 +278,109 @@ class Recorder:
                     raise enospc(self.storage.root)
                 writer.write(frames)
 
-        def done() -> None:
-            if live:
-                rec.queued_bytes -= nbytes
-
-        if live:
-            rec.queued_bytes += nbytes
-        self.worker.submit(write, nbytes, done)
+        self.worker.submit(write, sum(f.size for f in frames))
 
     # -- live ------------------------------------------------------------
     def on_frame(self, frame: EncodedFrame) -> None:
         rec = self.recording
         if rec is None:
             return
-        if rec.first.number < 0:  # nothing was buffered: start on the first keyframe
-            if not frame.keyframe:
+        if rec.first.number < 0:  # nothing was buffered: start on the first keyframe queued
+            if not frame.keyframe or not self._fits(frame):
                 return
             rec.first = frame
-        if rec.last is not None and frame.number <= rec.last.number:
+        seen = rec.seen
+        if seen is not None and frame.number <= seen.number:
             return  # already in the pre-event copy
-        if (rec.dropping and not frame.keyframe) or (
-            rec.queued_bytes + frame.size > self.queue_bytes
-        ):
-            self._drop(rec, frame, "writer_backlog")
+        if seen is not None and frame.number > seen.number + 1:
+            self._missing(rec, seen, frame)
+        rec.seen = frame
+        if (rec.dropping and not frame.keyframe) or not self._fits(frame):
+            self._drop(rec, frame)
             return
         if rec.dropping:
             rec.dropping = False
-            self._journal(rec, "gap", dict(rec.gaps[-1]))
-        elif rec.last is not None and frame.number > rec.last.number + 1:
-            self._sensor_gap(rec, rec.last, frame)
-        self._submit(rec, [frame], live=True)
+            self._close_backlog_gap(rec)
+        self._submit(rec, [frame])
         rec.last = frame
 
-    def _drop(self, rec: Recording, frame: EncodedFrame, cause: str) -> None:
-        if not rec.dropping:
-            rec.dropping = True
-            rec.gaps.append(
-                {
-                    "start": r6(frame.time),
-                    "end": r6(frame.time),
-                    "first_frame": frame.number,
-                    "frames": 0,
-                    "cause": cause,
-                }
-            )
-        gap = rec.gaps[-1]
+    def on_skipped(self, number: int, time: float) -> None:
+        """Capture skipped frame ``number`` (the encoder was busy): remember it.
+
+        Kept while the ring can still reach it, so a hole in a pre-event copy
+        made later is declared as what it is, not as a camera dropout.
+        """
+        runs = self._skipped
+        if runs and runs[-1][0] + runs[-1][1] == number:
+            runs[-1][1] += 1
+        else:
+            runs.append([number, 1])
+        keep = self.ring.oldest_number
+        rec = self.recording
+        if keep is not None and rec is not None and rec.seen is not None:
+            keep = min(keep, rec.seen.number)
+        while keep is not None and len(runs) > 1 and runs[0][0] + runs[0][1] <= keep:
+            runs.popleft()
+
+    def _drop(self, rec: Recording, frame: EncodedFrame) -> None:
+        """Drop a live frame for the writer backlog, counting it in the open gap."""
+        rec.dropping = True
+        gap = rec.backlog_gap
+        if gap is None:
+            gap = rec.backlog_gap = {
+                "start": r6(frame.time),
+                "end": r6(frame.time),
+                "first_frame": frame.number,
+                "frames": 0,
+                "cause": "writer_backlog",
+            }
+            rec.gaps.append(gap)
         gap["end"] = r6(frame.time)
         gap["frames"] += 1
         self.dropped_frames += 1
 
-    def _sensor_gap(self, rec: Recording, before: EncodedFrame, after: EncodedFrame) -> None:
-        """Frames the sensor never delivered (disconnect): declared, not dropped."""
-        lost = after.number - before.number - 1
-        period = (after.time - before.time) / (lost + 1)
-        gap = {
-            "start": r6(before.time + period),
-            "end": r6(after.time - period),
-            "first_frame": before.number + 1,
-            "frames": lost,
-            "cause": "camera",
-        }
-        rec.gaps.append(gap)
-        self._journal(rec, "gap", dict(gap))
+    def _close_backlog_gap(self, rec: Recording) -> None:
+        """The drop run is over (resumed, or a hole of another cause follows): journal it."""
+        if rec.backlog_gap is not None:
+            self._journal(rec, "gap", dict(rec.backlog_gap))
+            rec.backlog_gap = None
+
+    def _missing(self, rec: Recording, before: EncodedFrame, after: EncodedFrame) -> None:
+        """Frames between two the recorder was handed: declared as gaps, by cause.
+
+        A gap lists exactly the frames it covers, so a drop run that a hole
+        interrupts is closed first and a new one opens after it.
+        """
+        self._close_backlog_gap(rec)
+        period = (after.time - before.time) / (after.number - before.number)
+        for first, count, cause in self._holes(before.number + 1, after.number):
+            gap = {
+                "start": r6(before.time + (first - before.number) * period),
+                "end": r6(before.time + (first + count - 1 - before.number) * period),
+                "first_frame": first,
+                "frames": count,
+                "cause": cause,
+            }
+            rec.gaps.append(gap)
+            self._journal(rec, "gap", dict(gap))
+            if cause != "camera":  # skipped by us, not lost by the sensor
+                self.dropped_frames += count
+
+    def _holes(self, start: int, end: int) -> list[tuple[int, int, str]]:
+        """Frames ``start .. end - 1`` as runs (first, count, cause), in order."""
+        holes: list[tuple[int, int, str]] = []
+        pos = start
+        for first, count in self._skipped:
+            lo, hi = max(first, pos), min(first + count, end)
+            if lo >= hi:
+                continue
+            if lo > pos:
+                holes.append((pos, lo - pos, "camera"))
+            holes.append((lo, hi - lo, "encoder_backlog"))
+            pos = hi
+        if pos < end:
+            holes.append((pos, end - pos, "camera"))
+        return holes
 
     def _wall_step(self, t: float, seconds: float) -> None:
         """Journal a wall-clock step so a recovered manifest still records it."""
@@ -253,10 +388,11 @@ class Recorder:
         if rec is not None:
             self._journal(rec, "wall_step", {"time": r6(t), "seconds": seconds})
 
-    def mark(self, source: str, t: float) -> None:
+    def mark(self, source: str, t: float, detail: str | None = None) -> None:
         rec = self.recording
         if rec is not None:
-            marker = {"source": source, "time": r6(t)}
+            extra = {} if detail is None else {"detail": detail}
+            marker = {"source": source, **extra, "time": r6(t)}
             rec.markers.append(marker)
             self._journal(rec, "marker", marker)
 
@@ -335,4 +471,5 @@ class Recorder:
             "fps": v.fps,
             "trigger": rec.trigger,
             "pre_event_requested": self.pre_event,
+            "pre_event_dropped": rec.pre_event_dropped,
         }

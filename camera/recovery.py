@@ -1,31 +1,66 @@
 """Recovery of recordings interrupted by a power cut (or a storage failure).
 
-A recording directory with a journal but no manifest was interrupted. From the
-journal: the head, every closed segment (with its sha256), markers, gaps, and
-the last fsync'ed size of the segment that was open. That segment is cut back
-to that size (a whole number of complete packets, so it decodes to its last
-frame), re-hashed, and the manifest is written with stop reason
-``power_loss`` unless the journal already recorded a stop. A segment file the
-journal never vouched for (no sync yet: under one sync interval of video) is
-removed; nothing the journal vouched for is ever dropped.
+A recording directory with a journal but no manifest was interrupted. The
+journal says what was durable: the head, every closed segment (with its
+sha256), markers, gaps, and the last fsync'ed size of the open segment. From
+it recovery writes the manifest, with stop reason ``power_loss`` unless the
+journal recorded a stop, and a ``recovery`` entry saying what it did.
+
+The rules (SPEC section 7), because this runs on evidence:
+
+- Nothing is deleted and no file is extended. Only the highest-numbered
+  segment can have been open; it is cut back to its last synced size when it
+  is at least that long, and the bytes past it are first written, durably,
+  beside it as ``segment-NNNN.tail``. A segment the journal never synced is
+  all tail. A power cut during recovery loses nothing and a rerun finishes
+  the job: a tail already written is checked against the segment, not
+  rewritten.
+- A journal line that cannot be read is skipped and listed, never taken as
+  the end of the journal.
+- A segment shorter than the journal says (torn write, lost blocks) is kept
+  as it is and described as it is: its hash, and the frames that decode
+  whole. Its last frame is counted only when the file ends where the journal
+  saw a frame end; otherwise that frame may be torn and the manifest says
+  from which byte (``complete_bytes``), so verification decodes up to there.
+- A closed segment whose ``segment`` record was lost is described from its
+  bytes and decoded pictures, anchored on its own sync records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import av
+
 from camera.errors import BodycamError
-from camera.journal import JOURNAL, read_journal
+from camera.journal import JOURNAL, JournalContents, read_journal_lines
 from camera.manifest import MANIFEST, build_manifest, r6, write_manifest
+from camera.segments import CONTAINERS
+from camera.verify import Prefix, Unreadable, decode_file, open_regular
 from hal.storage import Storage
 
 log = logging.getLogger(__name__)
 
+TAIL_SUFFIX = ".tail"
+SEGMENT_KEYS = (
+    "file",
+    "sha256",
+    "bytes",
+    "frames",
+    "first_frame",
+    "last_frame",
+    "start_time",
+    "end_time",
+)
+
 
 class RecoveryError(BodycamError):
-    """A recording cannot be rebuilt (no journal head)."""
+    """A recording cannot be rebuilt (no journal head); nothing was changed."""
 
 
 def interrupted(storage: Storage) -> list[str]:
@@ -38,64 +73,309 @@ def interrupted(storage: Storage) -> list[str]:
     return found
 
 
-def _sha256(storage: Storage, rel: str) -> str:
+def tail_name(segment: str) -> str:
+    """``segment-0003.ts`` -> ``segment-0003.tail``."""
+    return segment.rsplit(".", 1)[0] + TAIL_SUFFIX
+
+
+def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with storage.path(rel).open("rb") as f:
+    with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@dataclass
+class Report:
+    """What recovery did, as the manifest's ``recovery`` entry says it."""
+
+    skipped_journal_lines: list[int] = field(default_factory=list)
+    tails: list[dict[str, Any]] = field(default_factory=list)
+    short_segments: list[dict[str, Any]] = field(default_factory=list)
+    unclosed_segments: list[str] = field(default_factory=list)
+    missing_segments: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "skipped_journal_lines": list(self.skipped_journal_lines),
+            "tails": [dict(t) for t in self.tails],
+            "short_segments": [dict(s) for s in self.short_segments],
+            "unclosed_segments": list(self.unclosed_segments),
+            "missing_segments": list(self.missing_segments),
+        }
+
+
+class _Recovery:
+    """One recording's recovery: the journal's facts against the files on disk."""
+
+    def __init__(self, storage: Storage, directory: str, journal: JournalContents) -> None:
+        self.storage = storage
+        self.directory = directory
+        self.head = journal.of("head")[0]
+        self.fps = float(self.head["fps"])
+        codec = self.head["codec"]
+        if codec not in CONTAINERS:
+            raise RecoveryError(
+                f"{directory}: {JOURNAL}: codec {codec!r} is not one this firmware writes"
+            )
+        self.container, ext = CONTAINERS[codec]
+        self.closed = {p["file"]: p for p in journal.of("segment")}
+        self.syncs: dict[str, list[dict[str, Any]]] = {}
+        for p in journal.of("sync"):
+            self.syncs.setdefault(p["file"], []).append(p)
+        for entries in self.syncs.values():
+            entries.sort(key=lambda s: (s["bytes"], s["frames"]))
+        names = storage.listdir(directory)
+        self.segment_re = re.compile(rf"segment-(\d+)\.{re.escape(ext)}")
+        self.ext = ext
+        self.on_disk = {n for n in names if self.segment_re.fullmatch(n)}
+        self.tails = {n for n in names if re.fullmatch(r"segment-\d+\.tail", n)}
+        self.report = Report(skipped_journal_lines=list(journal.skipped))
+
+    def rel(self, name: str) -> str:
+        return f"{self.directory}/{name}"
+
+    def size(self, name: str) -> int:
+        return self.storage.path(self.rel(name)).stat().st_size
+
+    def segments(self) -> list[dict[str, Any]]:
+        """Every segment's manifest entry, after cutting the open one back."""
+        numbers = {int(n[8:].split(".")[0]): n for n in self.on_disk}
+        tail_numbers = {int(t[8:].split(".")[0]) for t in self.tails}
+        # A tail alone (its segment was all tail) still marks which one was open.
+        highest = max([*numbers, *tail_numbers], default=None)
+        vouched = set(self.closed) | set(self.syncs)
+        self.report.missing_segments = sorted(vouched - self.on_disk)
+        entries = []
+        for number in sorted(numbers):
+            name = numbers[number]
+            if name in self.closed or number != highest:
+                entry = self.closed_segment(name)
+            else:
+                entry = self.open_segment(name)
+            if entry is not None:
+                entries.append(entry)
+        for tail in sorted(self.tails):
+            segment = tail[: -len(TAIL_SUFFIX)] + "." + self.ext
+            if not any(t["file"] == tail for t in self.report.tails):
+                offset = self.size(segment) if segment in self.on_disk else 0
+                self.record_tail(tail, segment, offset)
+        self.report.tails.sort(key=lambda t: t["file"])
+        return entries
+
+    # -- the open segment ------------------------------------------------
+    def open_segment(self, name: str) -> dict[str, Any] | None:
+        syncs = self.syncs.get(name, [])
+        last = syncs[-1] if syncs else None
+        synced = last["bytes"] if last else 0
+        size = self.size(name)
+        if size < synced:
+            return self.described(name, None, syncs, synced, whole=False)
+        if synced == 0:
+            # Never synced: all of it becomes the tail (an empty one still
+            # records that the segment was opened).
+            needs_tail = tail_name(name) not in self.tails or size > 0
+            if needs_tail and not self.cut(name, 0, size):
+                return None  # left as it is; verification will name it
+            self.storage.remove(self.rel(name))  # now empty: its bytes are in the tail
+            self.on_disk.discard(name)
+            return None
+        if size > synced and not self.cut(name, synced, size):
+            # The tail could not be written (card full): nothing is cut, and
+            # the segment is described as it is, whole frames only.
+            return self.described(name, None, syncs, synced, whole=False)
+        assert last is not None
+        entry = {**last, "sha256": _sha256(self.storage.path(self.rel(name)))}
+        return {k: entry[k] for k in SEGMENT_KEYS}
+
+    def cut(self, name: str, offset: int, size: int) -> bool:
+        """Move the bytes past ``offset`` to the segment's tail, tail first.
+
+        A tail that exists already is from an interrupted recovery: it must
+        hold exactly these bytes, or nothing is touched.
+        """
+        tail = tail_name(name)
+        path = self.storage.path(self.rel(name))
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(size - offset)
+        if tail in self.tails:
+            if self.storage.read(self.rel(tail)) != data:
+                raise RecoveryError(
+                    f"{self.directory}: {tail} exists and differs from the {size - offset} "
+                    f"bytes of {name} past its last sync; nothing changed"
+                )
+        else:
+            try:
+                self.storage.write_atomic(self.rel(tail), data)
+            except OSError as exc:
+                log.error("%s: cannot keep the tail of %s: %s", self.directory, name, exc)
+                return False
+            self.tails.add(tail)
+        self.storage.truncate(self.rel(name), offset)  # offset < size: only ever shortens
+        self.record_tail(tail, name, offset)
+        log.warning(
+            "%s/%s: %d bytes past the last sync kept in %s",
+            self.directory,
+            name,
+            size - offset,
+            tail,
+        )
+        return True
+
+    def record_tail(self, tail: str, segment: str, offset: int) -> None:
+        path = self.storage.path(self.rel(tail))
+        self.report.tails.append(
+            {
+                "file": tail,
+                "segment": segment,
+                "offset": offset,
+                "bytes": path.stat().st_size,
+                "sha256": _sha256(path),
+            }
+        )
+
+    # -- closed segments ---------------------------------------------------
+    def closed_segment(self, name: str) -> dict[str, Any] | None:
+        record = self.closed.get(name)
+        syncs = self.syncs.get(name, [])
+        vouched = record["bytes"] if record else (syncs[-1]["bytes"] if syncs else 0)
+        if record is not None and self.size(name) >= record["bytes"]:
+            # As the journal closed it; verification checks the bytes against its hash.
+            return {k: record[k] for k in SEGMENT_KEYS}
+        if record is None:
+            self.report.unclosed_segments.append(name)
+        # A closed file at least as long as the journal knew shows no loss:
+        # it ends where the writer closed it, on a whole frame.
+        return self.described(name, record, syncs, vouched, whole=self.size(name) >= vouched)
+
+    def described(
+        self,
+        name: str,
+        record: dict[str, Any] | None,
+        syncs: list[dict[str, Any]],
+        vouched: int,
+        whole: bool,
+    ) -> dict[str, Any] | None:
+        """A segment's entry from what is on disk: its hash and its whole frames.
+
+        ``whole``: the file is known to end on a frame boundary. Otherwise it
+        does only where the journal saw a frame end; if not there, its last
+        packet may be torn and is left out of the description.
+        """
+        path = self.storage.path(self.rel(name))
+        size = path.stat().st_size
+        marks = [*syncs, *([record] if record else [])]
+        anchor = record or (syncs[0] if syncs else None)
+        short = size < vouched
+        ends_on_a_frame = whole or any(m["bytes"] == size for m in marks)
+        complete = size if ends_on_a_frame else self.last_packet_start(path)
+        frames = self.decode(path, complete)
+        if short:
+            self.report.short_segments.append(
+                {
+                    "file": name,
+                    "bytes": size,
+                    "journal_bytes": vouched,
+                    "journal_frames": max((m["frames"] for m in marks), default=0),
+                    "frames": len(frames),
+                    "complete_bytes": complete,
+                }
+            )
+            log.warning(
+                "%s/%s: %d bytes, the journal vouched for %d; kept as it is",
+                self.directory,
+                name,
+                size,
+                vouched,
+            )
+        if anchor is None or not frames:
+            # Nothing to anchor frame numbers on, or no whole frame: keep
+            # every byte as a tail, listed, rather than describe it wrongly.
+            if self.cut(name, 0, size):
+                self.storage.remove(self.rel(name))  # now empty: its bytes are in the tail
+                self.on_disk.discard(name)
+            return None
+        n = len(frames)
+        base = max(
+            (m for m in marks if 1 <= m["frames"] <= n),
+            key=lambda m: m["frames"],
+            default={
+                "frames": 1,
+                "last_frame": anchor["first_frame"],
+                "end_time": anchor["start_time"],
+            },
+        )
+        t_last, t_base = frames[-1].seconds, frames[base["frames"] - 1].seconds
+        delta = (
+            t_last - t_base
+            if t_last is not None and t_base is not None
+            else (n - base["frames"]) / self.fps
+        )
+        return {
+            "file": name,
+            "sha256": _sha256(path),
+            "bytes": size,
+            "frames": n,
+            "first_frame": anchor["first_frame"],
+            "last_frame": base["last_frame"] + round(delta * self.fps),
+            "start_time": r6(anchor["start_time"]),
+            "end_time": r6(base["end_time"] + delta),
+        }
+
+    def decode(self, path: Path, end: int) -> list[Any]:
+        try:
+            with open_regular(path) as f:
+                return decode_file(Prefix(f, end), self.container).frames
+        except (Unreadable, OSError):
+            return []
+
+    def last_packet_start(self, path: Path) -> int:
+        """Where the file's last video packet begins: the bytes before it hold whole frames."""
+        start = 0
+        try:
+            with av.open(str(path), format=self.container) as container:
+                for packet in container.demux(video=0):
+                    if packet.size and packet.pos is not None and packet.pos >= 0:
+                        start = packet.pos
+        except Exception:  # damaged input: whatever was found so far stands
+            pass
+        return start
 
 
 def recover_recording(
     storage: Storage, directory: str, stop: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Rebuild ``directory``'s manifest from its journal; returns the manifest."""
-    records = read_journal(storage.path(f"{directory}/{JOURNAL}"))
-    heads = [p for kind, p in records if kind == "head"]
-    if not heads:
-        raise RecoveryError(f"{directory}: journal has no head record; cannot rebuild")
-    closed = [p for kind, p in records if kind == "segment"]
-    closed_files = {s["file"] for s in closed}
-    last_sync: dict[str, dict[str, Any]] = {}
-    for kind, p in records:
-        if kind == "sync" and p["file"] not in closed_files:
-            last_sync[p["file"]] = p
-    segments = list(closed)
-    for name, sync in sorted(last_sync.items()):
-        rel = f"{directory}/{name}"
-        if not storage.path(rel).is_file():
-            continue
-        storage.truncate(rel, sync["bytes"])
-        segments.append({**sync, "sha256": _sha256(storage, rel)})
-        segments[-1] = {
-            k: segments[-1][k]
-            for k in (
-                "file",
-                "sha256",
-                "bytes",
-                "frames",
-                "first_frame",
-                "last_frame",
-                "start_time",
-                "end_time",
-            )
-        }
-    vouched = {s["file"] for s in segments}
+    journal = read_journal_lines(storage.path(f"{directory}/{JOURNAL}"))
+    for line in journal.skipped:
+        log.warning("%s/%s line %d skipped: %s", directory, JOURNAL, line, journal.why[line])
+    if not journal.of("head"):
+        skipped = (
+            f" (unreadable lines: {', '.join(map(str, journal.skipped))})"
+            if journal.skipped
+            else ""
+        )
+        raise RecoveryError(
+            f"{directory}: {JOURNAL} has no readable head record{skipped}; "
+            "cannot rebuild, nothing changed"
+        )
     for name in storage.listdir(directory):
-        if name.startswith("segment-") and name not in vouched:
-            log.warning("%s/%s: never synced, removed", directory, name)
-            storage.remove(f"{directory}/{name}")
-        elif name.startswith(".") and name.endswith(".tmp"):
-            storage.remove(f"{directory}/{name}")
-    segments.sort(key=lambda s: s["file"])
+        if name.startswith(".") and name.endswith(".tmp"):
+            storage.remove(f"{directory}/{name}")  # a half-written manifest or tail: not evidence
+    work = _Recovery(storage, directory, journal)
+    segments = work.segments()
     if stop is None:
-        stops = [p for kind, p in records if kind == "stop"]
-        end = segments[-1]["end_time"] if segments else heads[0]["trigger"]["time"]
+        stops = journal.of("stop")
+        end = segments[-1]["end_time"] if segments else work.head["trigger"]["time"]
         stop = stops[-1] if stops else {"reason": "power_loss", "time": r6(end)}
-    markers = [p for kind, p in records if kind == "marker"]
-    gaps = [p for kind, p in records if kind == "gap"]
-    steps = [p for kind, p in records if kind == "wall_step"]
-    manifest = build_manifest(heads[0], segments, stop, markers, gaps, steps)
+    markers = journal.of("marker")
+    gaps = journal.of("gap")
+    steps = journal.of("wall_step")
+    manifest = build_manifest(
+        work.head, segments, stop, markers, gaps, steps, recovery=work.report.as_dict()
+    )
     write_manifest(storage, directory, manifest)
     return manifest
 

@@ -8,12 +8,25 @@ the sha256 in the manifest is of exactly what reached the card and costs no
 second read. Open segments are fsync'ed every ``sync_interval`` of video and
 each sync point is journaled, so a power cut loses at most that much: recovery
 cuts the segment back to its last journaled size.
+
+Two facts of the muxers shape what a sync may claim and what a timestamp is:
+
+* Timestamps count from the recording's first frame (``origin``), not from
+  boot: MPEG-TS timestamps are 33 bits of 90 kHz and wrap after 26.5 h of
+  uptime, which a camera that is never switched off reaches. A frame's device
+  time is the manifest's ``start_time`` plus its timestamp.
+* FFmpeg's Matroska muxer writes each block only when the next packet arrives
+  (it holds one back to know its duration), and PyAV exposes no way to flush it
+  short of closing the file (``av_write_frame(NULL)`` is not reachable). So a
+  sync record vouches only for the packets the muxer has actually handed to
+  our file: the held-back ones are counted after the next sync.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -27,11 +40,19 @@ from hal.storage import DurableFile, Storage
 PTS_HZ = 90_000
 TIME_BASE = Fraction(1, PTS_HZ)
 CONTAINERS = {"h264": ("mpegts", "ts"), "mjpeg": ("matroska", "mkv")}
+#: Packets each container's muxer keeps back after ``mux()`` returns, until the
+#: next packet (or the trailer) pushes them out; tests/test_recorder.py checks
+#: these against the FFmpeg in use, so a change there fails a test, not a recovery.
+HELD_BACK = {"mpegts": 0, "matroska": 1}
 
 
-def pts_of(time: float) -> int:
-    """Container timestamp (90 kHz) of a device time: capture spacing, exactly."""
-    return round(time * PTS_HZ)
+def pts_of(time: float, origin: float) -> int:
+    """Container timestamp (90 kHz) of a device time, counted from ``origin``.
+
+    ``origin`` is the recording's first frame, so timestamps start at 0 and
+    keep capture spacing exactly, whatever the uptime.
+    """
+    return round((time - origin) * PTS_HZ)
 
 
 class HashingFile:
@@ -69,11 +90,20 @@ class Segment:
     """One open segment file; it always starts on a keyframe."""
 
     def __init__(
-        self, storage: Storage, rel: str, codec: str, width: int, height: int, fps: int
+        self,
+        storage: Storage,
+        rel: str,
+        codec: str,
+        width: int,
+        height: int,
+        fps: int,
+        origin: float,
     ) -> None:
         fmt, _ = CONTAINERS[codec]
         self.rel = rel
         self.fps = fps
+        self.origin = origin
+        self.held_back = HELD_BACK[fmt]
         self._file = storage.open_write(rel)
         self._sink = HashingFile(self._file)
         self._out = av.open(self._sink, "w", format=fmt, options={"flush_packets": "1"})
@@ -83,11 +113,13 @@ class Segment:
         self.frames = 0
         self.first: EncodedFrame | None = None
         self.last: EncodedFrame | None = None
+        #: The last frames muxed, enough to name the last one the file holds.
+        self._recent: deque[EncodedFrame] = deque(maxlen=self.held_back + 1)
 
     def add(self, frame: EncodedFrame) -> None:
         # A fresh packet per frame: mux() rescales in place, never hand it shared objects.
         packet = av.Packet(frame.data)
-        packet.pts = packet.dts = pts_of(frame.time)
+        packet.pts = packet.dts = pts_of(frame.time, self.origin)
         # Our own constant: the muxer may change the stream's time base (Matroska: 1 ms).
         packet.time_base = TIME_BASE
         packet.duration = self._duration
@@ -98,21 +130,29 @@ class Segment:
             self.first = frame
         self.last = frame
         self.frames += 1
+        self._recent.append(frame)
 
     def sync(self) -> None:
         self._file.sync()
 
-    def progress(self) -> dict[str, Any]:
-        """What is in the file so far (valid right after a sync)."""
-        assert self.first is not None and self.last is not None
+    def progress(self) -> dict[str, Any] | None:
+        """What the file holds so far (valid right after a sync); None if no whole frame yet.
+
+        Only frames the muxer has written count: one it still holds back is
+        not in the file, and a recovery cut to this size would not have it.
+        """
+        written = self.frames - self.held_back
+        if written < 1 or self.first is None:
+            return None
+        last = self._recent[-1 - self.held_back]
         return {
             "file": self.rel.rsplit("/", 1)[-1],
             "bytes": self._file.bytes_written,
-            "frames": self.frames,
+            "frames": written,
             "first_frame": self.first.number,
-            "last_frame": self.last.number,
+            "last_frame": last.number,
             "start_time": self.first.time,
-            "end_time": self.last.time,
+            "end_time": last.time,
         }
 
     def abort(self) -> None:
@@ -163,6 +203,8 @@ class RecordingWriter:
         self.segments: list[SegmentInfo] = []
         self._open: Segment | None = None
         self._synced_at = 0.0
+        #: Device time of the recording's first frame: timestamp 0 in every segment.
+        self.origin: float | None = None
 
     def write(self, frames: list[EncodedFrame]) -> None:
         for frame in frames:
@@ -175,7 +217,9 @@ class RecordingWriter:
                 if seg is None and not frame.keyframe:
                     continue  # a segment must start on a keyframe
                 self._rotate()
-                seg = self._open = self._new_segment()
+                if self.origin is None:
+                    self.origin = frame.time
+                seg = self._open = self._new_segment(self.origin)
                 self._synced_at = frame.time
             seg.add(frame)
             if frame.time - self._synced_at >= self.sync_interval:
@@ -189,12 +233,13 @@ class RecordingWriter:
     def _sync(self, seg: Segment) -> None:
         seg.sync()
         self._synced_at = seg.last.time if seg.last else self._synced_at
-        self.journal.append("sync", seg.progress())
+        if (progress := seg.progress()) is not None:
+            self.journal.append("sync", progress)
 
-    def _new_segment(self) -> Segment:
+    def _new_segment(self, origin: float) -> Segment:
         _, ext = CONTAINERS[self.codec]
         rel = f"{self.directory}/segment-{len(self.segments):04d}.{ext}"
-        return Segment(self.storage, rel, self.codec, *self.size, self.fps)
+        return Segment(self.storage, rel, self.codec, *self.size, self.fps, origin)
 
     def _rotate(self) -> None:
         if self._open is not None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+from camera.journal import JOURNAL, read_journal
+from camera.manifest import MANIFEST
 
 
 class ProgressBar:
@@ -64,13 +68,37 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         ]
         header = ["#", "trigger", "pre-event", "frames", "dropped", "markers", "stop", "path"]
         print(_table(rows, header), file=stream)
+    if summary.get("interrupted"):
+        print(
+            f"interrupted by {summary['interrupted']} at {summary['sim_seconds']:.3f} s simulated: "
+            "open recordings closed (end_of_run); expectations not judged",
+            file=stream,
+        )
     for e in summary["expectations"]:
         mark = "PASS" if e["ok"] else "FAIL"
         print(f"{mark}  expect {e['name']} = {e['expected']!r}: got {e['actual']!r}", file=stream)
 
 
+def describe_interrupted(directory: Path) -> dict[str, Any]:
+    """A recording that never got its manifest: what its journal's head says, and what to do."""
+    heads = [p for kind, p in read_journal(directory / JOURNAL) if kind == "head"]
+    lines = [f"{directory}: interrupted (a journal but no manifest: power lost or killed)"]
+    try:
+        trigger = heads[0]["trigger"]
+        lines.append(
+            f"  started by {trigger['source']} at {trigger['wall_time']} "
+            f"(device {trigger['time']:.3f} s)"
+        )
+    except (IndexError, KeyError, TypeError, ValueError):
+        lines.append("  its journal has no readable head record")
+    lines.append(f"  run `bodycam recover {directory}` to rebuild its manifest from the journal")
+    return {"path": str(directory), "manifest": None, "interrupted": True, "text": "\n".join(lines)}
+
+
 def describe_recording(directory: Path) -> dict[str, Any]:
     """One recording in human terms, from its manifest (or what is missing)."""
+    if not os.path.lexists(directory / MANIFEST) and os.path.lexists(directory / JOURNAL):
+        return describe_interrupted(directory)
     try:
         m = json.loads((directory / "manifest.json").read_text())
         duration = m["end_time"] - m["start_time"] + 1 / m["fps"]

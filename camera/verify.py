@@ -36,6 +36,7 @@ import av
 import numpy as np
 
 from camera.framecode import CODE_BITS, CODE_HEIGHT, read_frame_code
+from camera.journal import JOURNAL
 from camera.manifest import FORMAT, MANIFEST, STOP_REASONS
 from camera.segments import CONTAINERS
 
@@ -436,7 +437,12 @@ def segment_path(directory: Path, name: str) -> Path:
 
 
 def unlisted_segments(directory: Path, listed: set[str]) -> list[str]:
-    """Segment files on disk that the manifest does not list: added, or left out of it."""
+    """Segment files on disk that the manifest does not list: added, or left out of it.
+
+    ``listed`` includes the tails (``segment-NNNN.tail``) that ``recovery``
+    lists with their size and hash; any other tail is as unexplained as an
+    extra segment.
+    """
     try:
         names = sorted(p.name for p in directory.iterdir())
     except OSError as exc:
@@ -457,6 +463,37 @@ class Decoded:
     stopped: str | None = None
     bad_packets: int = 0
     first_bad: str | None = None
+    #: The container's keyframe flag on the first packet: a decoder silently
+    #: skips leading P frames it has no reference for, so the first *picture*
+    #: alone cannot show that a segment was cut mid-GOP.
+    first_packet_key: bool | None = None
+
+
+class Prefix:
+    """The first ``end`` bytes of an open file, as a file (for decode_file).
+
+    A segment recovery found short may end inside a frame; the manifest says
+    where its whole frames end, and only those are decoded and counted.
+    """
+
+    def __init__(self, f: BinaryIO, end: int) -> None:
+        self._f = f
+        self._end = end
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(0, self._end - self._f.tell())
+        return self._f.read(left if n is None or n < 0 else min(n, left))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_END:
+            offset, whence = self._end + offset, os.SEEK_SET
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
 
 
 class QuietReader:
@@ -571,6 +608,8 @@ def decode_file(
             out.codec = stream.codec_context.name
         time_base = stream.time_base or Fraction(0)
         for n, packet in enumerate(_packets(container, stream, out), start=1):
+            if out.first_packet_key is None and packet.size:
+                out.first_packet_key = bool(packet.is_keyframe)
             if n > limit:
                 frames = "" if declared_frames is None else f" for {declared_frames} frames"
                 out.stopped = f"more than {limit} packets{frames}; stopped decoding"
@@ -643,14 +682,53 @@ class Findings:
 
 @dataclass
 class Continuity:
-    """Where the previous frame left off, across segments."""
+    """Where the previous frame left off, across segments.
+
+    ``start_time`` is the recording's (its first segment's); ``origin`` is the
+    device time of timestamp 0, decided from the first picture with a
+    timestamp (see :func:`timestamp_origin`) and kept for the whole recording.
+    """
 
     next_code: int | None = None
     prev_time: float | None = None
+    start_time: float | None = None
+    origin: float | None = None
 
     def reset(self) -> None:
         """After a segment that could not be (fully) read: its loss is already reported."""
         self.next_code = self.prev_time = None
+
+
+def timestamp_origin(first: float, seg_start: float, start_time: float | None) -> float:
+    """The device time of timestamp 0: the recording's ``start_time`` (SPEC 6).
+
+    Timestamps count from the recording's first frame, so device time is
+    ``start_time`` plus the timestamp and they never wrap. Recordings made
+    before that counted from boot (origin 0); they still verify: the first
+    picture tells which convention a recording uses, and only these two are
+    accepted (any other offset shows up as a start_time mismatch).
+    """
+    if start_time is None:
+        return 0.0
+    if abs(first + start_time - seg_start) > TIME_TOLERANCE >= abs(first - seg_start):
+        return 0.0
+    return start_time
+
+
+def declared_run(start: int, lost: int, gaps: set[tuple[int, int]]) -> bool:
+    """True if frames ``start .. start + lost - 1`` are all declared, by one or adjacent gaps.
+
+    Adjacent gaps happen when causes meet (an encoder skip right before a
+    camera dropout, a camera dropout in the middle of a backlog drop).
+    """
+    end = start + lost
+    pos = start
+    while pos < end:
+        reach = [pos + n for first, n in gaps if first == pos and 0 < n <= end - pos]
+        if not reach:
+            return False
+        pos = max(reach)
+    return True
 
 
 def check_frames(
@@ -661,7 +739,7 @@ def check_frames(
         if f.code is not None:
             if run.next_code is not None and f.code != run.next_code:
                 lost = f.code - run.next_code
-                if (run.next_code, lost) not in expect.gaps:
+                if lost < 1 or not declared_run(run.next_code, lost, expect.gaps):
                     found.add(
                         f"frame {f.code} follows {run.next_code - 1} (undeclared gap)",
                         "frame-order problems",
@@ -690,7 +768,7 @@ def check_decoded(
     if expect.codec and decoded.codec and decoded.codec != expect.codec:
         found.add(f"holds {show(decoded.codec)} video, manifest says {expect.codec}")
     frames = decoded.frames
-    if frames and not frames[0].keyframe:
+    if (frames and not frames[0].keyframe) or decoded.first_packet_key is False:
         found.add("does not start on a keyframe")
     check_frames(frames, expect, run, found)
     if decoded.stopped:
@@ -704,22 +782,31 @@ def check_decoded(
             f"frames {codes[0]}..{codes[-1]}, manifest says "
             f"{seg['first_frame']}..{seg['last_frame']}"
         )
-    check_segment_times(seg, frames, expect.fps, found)
+    check_segment_times(seg, frames, expect.fps, found, run)
 
 
 def check_segment_times(
-    seg: dict[str, Any], frames: list[DecodedFrame], fps: float | None, found: Findings
+    seg: dict[str, Any],
+    frames: list[DecodedFrame],
+    fps: float | None,
+    found: Findings,
+    run: Continuity | None = None,
 ) -> None:
     """The segment's pictures start and end at the manifest's times, at its frame rate.
 
-    Frame to frame, a wrong rate can hide inside the tolerance Matroska's
-    1 ms timestamps need (1/30 and 1/31 s differ by 1.07 ms); across a
-    segment it cannot. Frame numbers count captures (SPEC 7), so a declared
-    gap keeps the spacing.
+    A picture's device time is the recording's timestamp origin (``run``)
+    plus its timestamp. Frame to frame, a wrong rate can hide inside the
+    tolerance Matroska's 1 ms timestamps need (1/30 and 1/31 s differ by
+    1.07 ms); across a segment it cannot. Frame numbers count captures
+    (SPEC 7), so a declared gap keeps the spacing.
     """
     times = [(f.code, f.seconds) for f in frames if f.seconds is not None]
     if not times:
         return
+    run = run or Continuity()
+    if run.origin is None:
+        run.origin = timestamp_origin(times[0][1], seg["start_time"], run.start_time)
+    times = [(code, run.origin + t) for code, t in times]
     for which, key, (_, t) in (("first", "start_time", times[0]), ("last", "end_time", times[-1])):
         if abs(t - seg[key]) > TIME_TOLERANCE:
             found.add(f"{which} picture at {t:.4f} s, manifest {key} says {show(seg[key])}")
@@ -733,9 +820,18 @@ def check_segment_times(
 
 
 def check_segment(
-    directory: Path, seg: dict[str, Any], expect: Expect, run: Continuity, report: Report
+    directory: Path,
+    seg: dict[str, Any],
+    expect: Expect,
+    run: Continuity,
+    report: Report,
+    complete_bytes: int | None = None,
 ) -> None:
-    """One listed segment: where it is, its bytes, its pictures."""
+    """One listed segment: where it is, its bytes, its pictures.
+
+    ``complete_bytes``: recovery found the segment short and says its whole
+    frames end there; all bytes are hashed, only those are decoded.
+    """
     found = Findings(show_name(seg["file"]))
     try:
         path = segment_path(directory, seg["file"])
@@ -750,7 +846,8 @@ def check_segment(
                 found.add("sha256 mismatch (altered or damaged)")
             f.seek(0)
             dims = (expect.width, expect.height) if expect.width and expect.height else None
-            decoded = decode_file(f, container_format, seg["frames"], dims)
+            whole = f if complete_bytes is None else Prefix(f, complete_bytes)
+            decoded = decode_file(whole, container_format, seg["frames"], dims)
     except (Unreadable, OSError) as exc:
         detail = str(exc) if isinstance(exc, Unreadable) else f"cannot be read: {exc.strerror}"
         found.add(detail)
@@ -762,7 +859,79 @@ def check_segment(
     report.problems += found.close()
 
 
+# -- what recovery did --------------------------------------------------------
+RECOVERY = {
+    "skipped_journal_lines": LIST,
+    "tails": LIST,
+    "short_segments": LIST,
+    "unclosed_segments": LIST,
+    "missing_segments": LIST,
+}
+TAIL = {"file": TEXT, "segment": TEXT, "offset": COUNT, "bytes": COUNT, "sha256": SHA256}
+SHORT = {
+    "file": TEXT,
+    "bytes": COUNT,
+    "journal_bytes": COUNT,
+    "journal_frames": COUNT,
+    "frames": COUNT,
+    "complete_bytes": COUNT,
+}
+TAIL_NAME = re.compile(r"segment-[0-9]+\.tail")
+
+
+def check_recovery(
+    directory: Path, m: dict[str, Any], problems: list[str]
+) -> tuple[dict[str, int], set[str]]:
+    """The ``recovery`` entry of a recovered manifest, and the tails it keeps.
+
+    Returns where each short segment's whole frames end, and the tail files
+    it lists (accepted on disk; each must match its listed size and sha256).
+    """
+    r = m.get("recovery")
+    if r is None:
+        return {}, set()
+    if not check_fields(r, RECOVERY, "recovery", problems):
+        return {}, set()
+    tails: set[str] = set()
+    for t in check_list(r["tails"], TAIL, "recovery.tails", problems):
+        name = show_name(t["file"])
+        if not TAIL_NAME.fullmatch(t["file"]):
+            problems.append(f"{MANIFEST}: recovery lists {name}, expected segment-NNNN.tail")
+            continue
+        tails.add(t["file"])
+        try:
+            with open_regular(segment_path(directory, t["file"])) as f:
+                digest, size = hash_open(f)
+        except (Unreadable, OSError) as exc:
+            detail = str(exc) if isinstance(exc, Unreadable) else f"cannot be read: {exc.strerror}"
+            problems.append(f"{name}: {detail}")
+            continue
+        if size != t["bytes"]:
+            problems.append(f"{name}: {size} bytes, manifest says {t['bytes']}")
+        if digest != t["sha256"]:
+            problems.append(f"{name}: sha256 mismatch (altered or damaged)")
+    complete: dict[str, int] = {}
+    for s in check_list(r["short_segments"], SHORT, "recovery.short_segments", problems):
+        if s["complete_bytes"] > s["bytes"] or s["bytes"] >= s["journal_bytes"]:
+            problems.append(
+                f"{MANIFEST}: recovery.short_segments: {show_name(s['file'])} "
+                f"is not short as described"
+            )
+            continue
+        complete[s["file"]] = s["complete_bytes"]
+    return complete, tails
+
+
 def _verify(directory: Path, report: Report) -> None:
+    if not os.path.lexists(directory / MANIFEST) and os.path.lexists(directory / JOURNAL):
+        # Not damage: the manifest is written at the stop, and this recording
+        # never reached one (power cut, kill). Say so, and how to finish it.
+        report.problems.append(
+            f"{MANIFEST} missing, {JOURNAL} present: interrupted before its manifest was "
+            "written (power lost or the firmware killed while recording); "
+            f"run `bodycam recover {directory}` to rebuild it from the journal"
+        )
+        return
     try:
         m = load_manifest(directory)
     except Unreadable as exc:
@@ -772,13 +941,14 @@ def _verify(directory: Path, report: Report) -> None:
     if checked is None:
         return
     expect, segments = checked
-    run = Continuity()
+    run = Continuity(start_time=segments[0]["start_time"] if segments else None)
+    complete, tails = check_recovery(directory, m, report.problems)
     for seg in segments:
-        check_segment(directory, seg, expect, run, report)
+        check_segment(directory, seg, expect, run, report, complete.get(seg["file"]))
     if LIST.ok(m.get("segments")):
         names = [s.get("file") for s in m["segments"] if isinstance(s, dict)]
         listed = {name for name in names if isinstance(name, str)}
-        report.problems += unlisted_segments(directory, listed)
+        report.problems += unlisted_segments(directory, listed | tails)
 
 
 def verify_recording(directory: Path | str) -> Report:

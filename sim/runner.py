@@ -7,17 +7,48 @@ reach it. The same scenario and seed give byte-identical recordings.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hal.clock import Clock
 from sim.device import SimDevice
 from sim.scenario import Scenario, ScenarioError
 from sim.waveforms import scenario_edges
 
 Progress = Callable[[float, float], None]
+
+
+class StopRequest:
+    """Ends a run early (Ctrl-C, SIGTERM), between two clock events, never inside one.
+
+    Called from a signal handler, so it only records which signal asked and
+    stops the clock's loop; the runner then shuts the firmware down on the
+    loop's thread exactly as at the end of a scenario, so the open recording
+    gets its last segment and its manifest (stop reason ``end_of_run``)
+    instead of an exception tearing through a half-written frame.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._clock: Clock | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    def __call__(self, signum: int) -> None:
+        self.signal = signum
+        if self._clock is not None:
+            self._clock.stop()
+
+    def attach(self, clock: Clock) -> None:
+        self._clock = clock
+        if self.requested:
+            clock.stop()
 
 
 @dataclass
@@ -42,10 +73,12 @@ class RunResult:
     wall_seconds: float
     events: list[dict[str, Any]] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
+    #: The signal that ended the run early, if one did (then nothing is judged).
+    interrupted: int | None = None
 
     @property
     def ok(self) -> bool:
-        return all(e.ok for e in self.expectations)
+        return self.interrupted is None and all(e.ok for e in self.expectations)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -67,6 +100,9 @@ class RunResult:
             "sim_seconds": self.sim_seconds,
             "wall_seconds": round(self.wall_seconds, 3),
             "expectations": [e.as_dict() for e in self.expectations],
+            "interrupted": (
+                None if self.interrupted is None else signal.Signals(self.interrupted).name
+            ),
             "ok": self.ok,
         }
 
@@ -102,7 +138,12 @@ def _power_cut(dev: SimDevice) -> list[dict[str, Any]]:
     finished = list(dev.firmware.recordings)
     dev.storage.power_cut()
     dev.hal.gpio.close()
-    return finished + recover_storage(dev.storage)
+    dev.storage.unlock()  # the dead firmware's lock dies with it; the next boot takes it
+    dev.storage.lock()
+    try:
+        return finished + recover_storage(dev.storage)
+    finally:
+        dev.storage.unlock()
 
 
 def run_scenario(
@@ -113,12 +154,15 @@ def run_scenario(
     realtime: bool = False,
     progress: Progress | None = None,
     console: Callable[[str], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> RunResult:
-    """Run ``scenario`` to its end, writing recordings under ``out``.
+    """Run ``scenario`` to its end (or until ``stop`` is called), writing under ``out``.
 
     With ``console``, the serial console is served on a pty pair and the
     callback is told its path (use it with ``realtime``: the virtual clock
-    does not wait for a person typing).
+    does not wait for a person typing). A stopped run shuts down as at the
+    end of the scenario, ``sim_seconds`` is the time reached, and its
+    expectations are not judged: the scenario did not happen in full.
     """
     config = scenario.device_config(config_path)
     if realtime:
@@ -132,6 +176,8 @@ def run_scenario(
     _apply_faults(dev, scenario)
     wall0 = time.perf_counter()
     dev.boot()
+    stop = stop or StopRequest()
+    stop.attach(dev.clock)
     served = None
     if console is not None:
         from sim.console_pty import open_pty_console
@@ -141,12 +187,16 @@ def run_scenario(
     cuts = [f.at for f in scenario.faults if f.kind == "power_loss"]
     end = min([scenario.duration, *cuts])
     t = 0.0
-    while t < end:
+    while t < end and not stop.requested:
         t = min(end, t + 1.0)
         dev.run(until=t)
         if progress is not None:
             progress(t, scenario.duration)
-    recordings = _power_cut(dev) if cuts else dev.shutdown()
+    # One reading: a signal during the shutdown below changes nothing (the
+    # recordings are being closed anyway), so the result stays consistent.
+    interrupted = stop.signal
+    reached = dev.clock.now() if interrupted is not None else scenario.duration
+    recordings = _power_cut(dev) if cuts and interrupted is None else dev.shutdown()
     if served is not None:
         served.close()
     fw = dev.firmware
@@ -156,11 +206,13 @@ def run_scenario(
         recordings=recordings,
         frames_captured=fw.capture.frames_captured,
         dropped_frames=sum(m["dropped_frames"] for m in recordings),
-        sim_seconds=scenario.duration,
+        sim_seconds=reached,
         wall_seconds=time.perf_counter() - wall0,
         events=list(fw.events),
+        interrupted=interrupted,
     )
-    result.expectations = evaluate(scenario, result)
+    if interrupted is None:
+        result.expectations = evaluate(scenario, result)
     return result
 
 

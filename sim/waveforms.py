@@ -14,11 +14,12 @@ The rules, so that a scenario means what it says:
   its first edge, SPEC 5) is dated at the nominal time.
 - Bounce (``bounce_ms`` > 0): after the edge, 2, 4 or 6 toggles (seeded) at
   random times strictly inside ``(0, bounce_ms)``, ending at the new level.
-  Every pulse back to the old level is shorter than the debounce, so the
-  transition is still exactly one accepted transition:
+  The pulses back to the old level add up to less than the debounce, so the
+  transition is still exactly one accepted transition, dated at its first edge
+  (SPEC 5 counts the rest at the old level cumulatively, camera/debounce.py):
 
-  * if ``bounce_ms`` >= the debounce, pulses back to the old level are clamped
-    to 0.8 x debounce (later toggles move earlier);
+  * each of the n pulses back to the old level is clamped to 0.8 x debounce / n
+    (later toggles move earlier);
   * the bounce of a transition ends at least one debounce before the event's
     next transition (a press released 150 ms later with 200 ms of bounce gets
     a shorter burst), so the new level is held long enough to be accepted
@@ -94,16 +95,17 @@ def _bounce(window: float, debounce: float, rng: random.Random) -> list[float]:
     if window <= 0.0 or cap < 2 * _STEP:
         return []
     k = rng.choice(_TOGGLES)
-    while k and window <= (k + 1) * _STEP:
+    while k and (window <= (k + 1) * _STEP or cap / (k // 2) < 2 * _STEP):
         k -= 2
     if not k:
         return []
     free = window - (k + 1) * _STEP
     offsets = sorted(rng.random() * free for _ in range(k))
     times = [o + (i + 1) * _STEP for i, o in enumerate(offsets)]  # strictly inside (0, window)
-    # Toggle 2j goes back to the old level and toggle 2j+1 returns: clamp that pulse.
+    # Toggle 2j goes back to the old level and toggle 2j+1 returns: clamp that pulse,
+    # so that all k/2 of them together stay below the debounce.
     for j in range(0, k, 2):
-        excess = times[j + 1] - times[j] - cap
+        excess = times[j + 1] - times[j] - cap / (k // 2)
         if excess > 0:
             times[j + 1 :] = [t - excess for t in times[j + 1 :]]
     return times

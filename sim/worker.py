@@ -27,6 +27,7 @@ class VirtualWorker(Worker):
 
     def submit(self, task: Task, nbytes: int = 0, on_done: Done | None = None) -> None:
         self._queue.append((task, nbytes, on_done))
+        self._queued(nbytes)
         if not self.busy:
             self._start_next()
 
@@ -37,14 +38,16 @@ class VirtualWorker(Worker):
         task, nbytes, on_done = self._queue.popleft()
         start = self.clock.now()
         self._busy_until = start + self.storage.service_time(nbytes, start)
-        self.clock.call_at(self._busy_until, lambda: self._finish(task, on_done))
+        self.clock.call_at(self._busy_until, lambda: self._finish(task, nbytes, on_done))
 
-    def _finish(self, task: Task, on_done: Done | None) -> None:
+    def _finish(self, task: Task, nbytes: int, on_done: Done | None) -> None:
         try:
             task()
         except Exception as exc:
+            self.queued_bytes -= nbytes
             self._report(exc)
         else:
+            self.queued_bytes -= nbytes
             if on_done is not None:
                 on_done()
         self._start_next()

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from camera.cli import main
 from camera.config import (
     Config,
     InputConfig,
@@ -18,6 +19,7 @@ from camera.config import (
     parse_config,
 )
 from camera.errors import ConfigError, InputError
+from tests.conftest import make_device
 
 
 @pytest.fixture(autouse=True)
@@ -92,6 +94,7 @@ codec = "mjpeg"
 
 [buffer]
 pre_event = 45        # an int is fine where a float is expected
+capacity_mb = 256     # 45 s of 720p MJPEG
 
 [inputs.holster]
 pin = 5
@@ -297,3 +300,162 @@ def test_fuzz_file_bytes(tmp_path: Path, raw: bytes) -> None:
     path = tmp_path / "fuzz.toml"
     path.write_bytes(raw)
     assert_config_or_one_line_error(lambda: load_config(path))
+
+
+# --- settings that cannot work together ---------------------------------------------------
+
+
+def test_pre_event_longer_than_the_arena_holds_names_buffer_pre_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 4 Mbit/s = 0.5 MB/s, planned at 0.625 MB/s: 16 MB hold 25.6 s, less 4.03 s of
+    # recognition slack (double press 1 s, debounce 0.03 s, margin 1 s, 2 GOPs 2 s).
+    path = write(tmp_path, "[buffer]\npre_event = 60\ncapacity_mb = 16\n")
+    expected = "dev.toml: buffer.pre_event: expected at most 21.6 seconds"
+    assert error_of(path).startswith(expected)
+    assert error_of(path).endswith(", got 60.0")
+    fits = write(tmp_path, "[buffer]\npre_event = 21.5\ncapacity_mb = 16\n", "fits.toml")
+    assert load_config(fits).buffer.pre_event == 21.5
+    # Through the command line: exit 2, one line, no traceback.
+    assert main(["run", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and expected in err and "Traceback" not in err
+    # An arena too small even for the slack names the arena instead.
+    tiny = write(tmp_path, "[buffer]\npre_event = 1\ncapacity_mb = 1\n")
+    assert error_of(tiny).startswith("dev.toml: buffer.capacity_mb: expected at least 3.1")
+
+
+def test_mjpeg_arena_is_estimated_from_resolution_and_quality(tmp_path: Path) -> None:
+    # 1280x720 at 30 fps, quality 80: ~0.15 bytes/pixel, ~4.1 MB/s before the margin.
+    path = write(tmp_path, '[video]\ncodec = "mjpeg"\n')
+    assert error_of(path).startswith("dev.toml: buffer.pre_event: expected at most 10.2 seconds")
+    assert "video.quality 80" in error_of(path)
+    lower = write(tmp_path, '[video]\ncodec = "mjpeg"\nquality = 50\n[buffer]\npre_event = 10\n')
+    assert load_config(lower).video.quality == 50
+    higher = write(tmp_path, '[video]\ncodec = "mjpeg"\nquality = 95\n[buffer]\npre_event = 10\n')
+    assert error_of(higher).startswith("dev.toml: buffer.pre_event: expected at most 2.9 seconds")
+
+
+@pytest.mark.parametrize("codec", ["h264", "mjpeg"])
+def test_the_smallest_arena_allowed_holds_the_whole_pre_event(tmp_path: Path, codec: str) -> None:
+    """The estimate is honest: at the smallest capacity_mb accepted, nothing is evicted early."""
+    pre_event = 4.0
+    video = {"width": 640, "height": 360, "fps": 30, "bitrate": 1_500_000, "gop": 30}
+    video |= {"codec": codec, "quality": 70}
+    data = {"video": video, "buffer": {"pre_event": pre_event, "capacity_mb": 1.0}}
+    with pytest.raises(ConfigError, match=r"buffer\.(capacity_mb|pre_event): expected"):
+        parse_config(data)
+    lo, hi = 1.0, 64.0  # the smallest accepted capacity, to 10 kB
+    while hi - lo > 0.01:
+        mid = (lo + hi) / 2
+        try:
+            parse_config(deep_merge(data, {"buffer": {"capacity_mb": mid}}))
+            hi = mid
+        except ConfigError:
+            lo = mid
+    dev = make_device(tmp_path, deep_merge(data, {"buffer": {"capacity_mb": hi}}))
+    dev.set_input(12.0, "holster", True)  # the ring has been full for a while by then
+    dev.run(until=13.0)
+    [m] = dev.shutdown()
+    assert m["pre_event_seconds"] >= pre_event
+    assert m["first_frame"] <= (12.0 - pre_event) * 30
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[inputs.holster]\ndebounce_ms = 1001\n",
+            "inputs.holster.debounce_ms: expected at most 1000",
+        ),
+        (
+            "[gestures]\ndouble_press_window = 5.5\n",
+            "gestures.double_press_window: expected at most 5",
+        ),
+        ("[gestures]\nhold_seconds = 31\n", "gestures.hold_seconds: expected at most 30"),
+    ],
+)
+def test_debounce_and_gesture_windows_are_bounded(tmp_path: Path, text: str, expected: str) -> None:
+    """The ring keeps the double-press window and the slowest debounce beyond pre_event."""
+    assert error_of(write(tmp_path, text)).startswith(f"dev.toml: {expected}")
+
+
+def test_bounds_themselves_are_accepted() -> None:
+    config = parse_config(
+        {
+            "inputs": {"holster": {"debounce_ms": 1000}},
+            "gestures": {"double_press_window": 5, "hold_seconds": 30},
+        }
+    )
+    assert config.inputs["holster"].debounce_ms == 1000
+
+
+def test_writer_queue_must_hold_a_gop(tmp_path: Path) -> None:
+    # One second (the GOP is 1 s) at 0.5 MB/s plus 25%.
+    path = write(tmp_path, "[buffer]\nqueue_mb = 0.5\n")
+    assert error_of(path).startswith("dev.toml: buffer.queue_mb: expected at least 0.62")
+    long_gop = write(tmp_path, "[buffer]\nqueue_mb = 1\n[video]\ngop = 60\n")
+    assert error_of(long_gop).startswith("dev.toml: buffer.queue_mb: expected at least 1.25")
+    assert load_config(write(tmp_path, "[buffer]\nqueue_mb = 0.7\n")).buffer.queue_mb == 0.7
+
+
+def test_segment_must_hold_a_gop(tmp_path: Path) -> None:
+    path = write(tmp_path, "[recording]\nsegment_seconds = 0.5\n")
+    assert error_of(path) == (
+        "dev.toml: recording.segment_seconds: expected at least 1"
+        " (one GOP: video.gop / video.fps = 1 s), got 0.5"
+    )
+    ok = write(tmp_path, "[recording]\nsegment_seconds = 0.5\n[video]\ngop = 15\n")
+    assert load_config(ok).recording.segment_seconds == 0.5
+
+
+def test_something_must_be_able_to_stop_a_recording(tmp_path: Path) -> None:
+    no_button = '[inputs.button]\nrole = "holster"\n'
+    assert error_of(write(tmp_path, no_button)) == (
+        "dev.toml: inputs: expected an input with role 'button' or [console] enabled"
+        " (to stop a recording), got none"
+    )
+    console = no_button + '[console]\nenabled = true\nport = "/dev/ttyUSB0"\n'
+    assert load_config(write(tmp_path, console)).console.enabled
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[console]\nenabled = true\nport = "/dev/ttyUSB0"\n'
+            '[inputs.radio]\npin = 14\nactive = "low"\nrole = "button"\n',
+            "inputs.radio.pin: expected a pin other than 14 and 15 (the UART of [console]), got 14",
+        ),
+        (
+            '[console]\nenabled = true\nport = "/dev/serial0"\n[outputs]\nhaptic = 15\n',
+            "outputs.haptic: expected a pin other than 14 and 15 (the UART of [console]), got 15",
+        ),
+        (
+            '[gps]\nenabled = true\nport = "/dev/ttyAMA0"\n[outputs]\nstatus_led = 14\n',
+            "outputs.status_led: expected a pin other than 14 and 15 (the UART of [gps]), got 14",
+        ),
+        (
+            '[gps]\nenabled = true\nport = "/dev/serial0"\n'
+            '[console]\nenabled = true\nport = "/dev/serial0"\n',
+            "gps.port: expected a port other than console.port, got '/dev/serial0'",
+        ),
+    ],
+)
+def test_nothing_else_on_a_uart_in_use(tmp_path: Path, text: str, expected: str) -> None:
+    assert error_of(write(tmp_path, text)) == f"dev.toml: {expected}"
+
+
+def test_uart_pins_are_free_when_no_uart_is_used(tmp_path: Path) -> None:
+    text = '[outputs]\nhaptic = 15\n[gps]\nenabled = true\nport = "/dev/ttyUSB0"\n'
+    assert load_config(write(tmp_path, text)).outputs.haptic == 15
+
+
+def test_shipped_scenarios_and_test_configs_pass_the_checks() -> None:
+    from sim.scenario import load_scenario
+
+    root = Path(__file__).resolve().parents[1]
+    paths = sorted(root.glob("scenarios/**/*.toml")) + sorted(root.glob("tests/data/*.toml"))
+    assert len(paths) >= 10
+    for path in paths:
+        assert load_scenario(path).device_config() is not None

@@ -7,6 +7,7 @@ machine asks for, in time order.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from camera.debounce import Debouncer, Transition
+from camera.debounce import MAX_RESTS, Debouncer, Transition
 from camera.gestures import (
     ButtonDetector,
     Gesture,
@@ -97,8 +98,7 @@ def reference(initial: bool, edges: Sequence[Edge], debounce: float) -> list[Tra
     the signal stays at its level for at least ``debounce`` (s_k + debounce <=
     s_{k+1}). The stable level is the level of the latest settled segment; a
     settled segment at a new level is an accepted change, accepted at
-    s_k + debounce and dated at the first change after the previous settled
-    segment (the first edge of the burst).
+    s_k + debounce and dated by :func:`reference_date`.
     """
     changes: list[Edge] = []
     level = initial
@@ -108,17 +108,35 @@ def reference(initial: bool, edges: Sequence[Edge], debounce: float) -> list[Tra
             level = a
     out: list[Transition] = []
     stable = initial
-    burst_start: float | None = None
+    burst_start: int | None = None
     for k, (s, lvl) in enumerate(changes):
         if burst_start is None:
-            burst_start = s
+            burst_start = k
         held_until = changes[k + 1][0] if k + 1 < len(changes) else math.inf
         if s + debounce <= held_until:  # settled
             if lvl != stable:
-                out.append(Transition(lvl, burst_start, s + debounce))
+                date = reference_date(changes, burst_start, k, stable, debounce)
+                out.append(Transition(lvl, date, s + debounce))
                 stable = lvl
             burst_start = None
     return out
+
+
+def reference_date(changes: Sequence[Edge], first: int, last: int, old: bool, d: float) -> float:
+    """SPEC 5's date read cumulatively (the lead's rule), by brute force.
+
+    Walk back from the burst's last change ``changes[last]``, adding up the time
+    spent at the ``old`` level; the date is the first change to the new level
+    after the point where the sum reaches ``d``, or the burst's first change if
+    it never does.
+    """
+    rested = 0.0
+    for j in range(last - 1, first - 1, -1):
+        if changes[j][1] == old:
+            rested += changes[j + 1][0] - changes[j][0]
+            if rested >= d:
+                return changes[j + 1][0]
+    return changes[first][0]
 
 
 # ---------------------------------------------------------------------------
@@ -153,7 +171,12 @@ def test_bounce_burst_then_stable_is_one_transition_at_first_edge(
     new = not stable
     edges: list[Edge] = [(t0, new)]
     t = t0
+    # Contact bounce of one transition: the pulses back at the old level (``forth``)
+    # add up to less than the debounce (more is chatter that had settled: see below).
+    total_old = sum(forth for _, forth in pulses)
+    scale = 0.9 / total_old if total_old > 0.9 else 1.0
     for back, forth in pulses:  # each pulse (either way) shorter than the debounce
+        forth *= scale
         t += back * debounce
         edges.append((t, stable))
         t += forth * debounce
@@ -341,6 +364,121 @@ def test_debounce_must_be_a_finite_non_negative_number(bad: float) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Debouncer: dating after chatter (SPEC 5, the rest counted cumulatively)
+
+
+def test_chatter_that_had_settled_is_not_part_of_the_draw() -> None:
+    # Regression: 3 s of chatter (5 ms pulses, 10 ms rests: each rest shorter than the
+    # debounce, so every pulse chains into one burst) then a draw with bounce. The
+    # draw used to be dated at the first chatter edge, 3 s early.
+    d = 0.020
+    edges: list[Edge] = []
+    for k in range(200):
+        rise = 40.0 + 0.015 * k
+        edges += [(rise, True), (rise + 0.005, False)]
+    last_rise, last_fall = edges[-2][0], edges[-1][0]
+    draw = last_fall + 0.015  # a rest of 15 ms < debounce: still the same burst
+    edges += [(draw, True), (draw + 0.002, False), (draw + 0.004, True)]
+    [tr] = drive(Debouncer(d), edges)
+    # Walking back from the last edge: 2 ms + 15 ms of rest, then the 10 ms rest
+    # before the last chatter pulse reaches 20 ms: dated at that pulse's rise.
+    assert tr == Transition(True, last_rise, draw + 0.004 + d)
+    assert tr.time > 42.9
+
+
+def test_rests_adding_up_to_exactly_the_debounce_count_as_rested() -> None:
+    d = 1 / 32  # binary fractions: every sum below is exact
+    for rest, dated in ((1 / 64, "second"), (1 / 64 - 1 / 1024, "first")):
+        first = 1.0
+        second = first + 1 / 128 + rest  # a 1/128 s pulse, then ``rest`` at the old level
+        third = second + 1 / 128 + rest
+        edges = [(first, True), (first + 1 / 128, False), (second, True)]
+        edges += [(second + 1 / 128, False), (third, True)]
+        [tr] = drive(Debouncer(d), edges)
+        # Two rests of ``rest`` each: 2 * rest >= d only in the first case.
+        assert tr.time == (second if dated == "second" else first)
+        assert tr.accepted_at == third + d
+
+
+TICK = 2.0**-20  # ~1 us: times are whole ticks, so every sum below is exact in floats
+
+
+@settings(max_examples=300)
+@given(
+    d_ticks=st.integers(min_value=2, max_value=40_000),
+    chatter=st.lists(st.tuples(st.floats(0.01, 0.99), st.floats(0.01, 2.0)), max_size=30),
+    bounce=st.lists(st.tuples(st.floats(0.01, 0.99), st.floats(0.01, 0.99)), max_size=3),
+)
+def test_draw_after_chatter_is_dated_after_a_debounce_of_rest(
+    d_ticks: int, chatter: list[tuple[float, float]], bounce: list[tuple[float, float]]
+) -> None:
+    """Chatter of any timing around the debounce, then a draw with bounce."""
+    d = d_ticks * TICK
+
+    def ticks(fraction: float) -> int:
+        return max(1, int(fraction * d_ticks))
+
+    edges: list[Edge] = []
+    t = 1000
+    for width, rest in chatter:  # pulses shorter than the debounce; rests either side of it
+        edges += [(t * TICK, True), ((t + ticks(width)) * TICK, False)]
+        t += ticks(width) + ticks(rest)
+    draw = t
+    edges.append((t * TICK, True))
+    budget = d_ticks - 1  # the bounce spends less than a debounce at the old level
+    for up, down in bounce:
+        back = min(ticks(down), budget)
+        if back < 1:
+            break
+        budget -= back
+        t += ticks(up)
+        edges += [(t * TICK, False), ((t + back) * TICK, True)]
+        t += back
+    last = t * TICK
+
+    [tr] = drive(Debouncer(d), edges)
+    assert tr.active is True and tr.accepted_at == last + d  # acceptance is untouched
+    assert tr == reference(False, edges, d)[0]
+    rises = [e for e, level in edges if level]
+    assert tr.time in rises and tr.time <= draw * TICK
+
+    def rested_after(since: float) -> float:
+        """Time at the old level between ``since`` and the last edge."""
+        total = 0.0
+        for (a, level), (b, _) in itertools.pairwise(edges):
+            if not level and a >= since:
+                total += b - a
+        return total
+
+    assert rested_after(tr.time) < d  # less than a debounce of rest inside the transition
+    i = rises.index(tr.time)
+    if i > 0:  # not the very first edge: the rest right before it completes a debounce
+        assert rested_after(rises[i - 1]) >= d or edges[2 * i - 1][0] + d <= tr.time
+    # A continuous rest of a debounce or more before the draw: dated exactly at the draw.
+    if chatter and edges[2 * len(chatter) - 1][0] + d <= draw * TICK:
+        assert tr.time == draw * TICK
+
+
+def test_memory_per_burst_is_capped_and_only_makes_the_date_later() -> None:
+    d = 0.020
+    edges: list[Edge] = []
+    n = MAX_RESTS + 300
+    for k in range(n):  # 10 us pulses and rests: thousands of rests inside a debounce
+        rise = 5.0 + k * 20 * TICK
+        edges += [(rise, True), (rise + 10 * TICK, False)]
+    edges.append((edges[-1][0] + 10 * TICK, True))  # and stays drawn
+    deb = Debouncer(d)
+    [tr] = drive(deb, edges)
+    [exact] = reference(False, edges, d)
+    assert exact.time == 5.0  # all the rests together are less than the debounce
+    assert tr.accepted_at == exact.accepted_at
+    # Only the latest MAX_RESTS rests are kept: dated at the end of the latest one
+    # forgotten, later than the rule's date, never earlier.
+    rises = [e for e, level in edges if level]
+    assert tr.time == rises[len(rises) - MAX_RESTS - 1] > exact.time
+
+
+# ---------------------------------------------------------------------------
 # Button
 
 DEBOUNCE = 0.030
@@ -467,6 +605,17 @@ def test_release_burst_starting_exactly_at_the_mark_does_not_delay_the_hold() ->
         assert got[1] == Gesture("button", "hold", t, t + 3.0)
 
 
+def test_second_press_of_a_double_press_held_is_no_hold() -> None:
+    # Regression: the press that completes a double press (a start) was also
+    # recognised as a hold (a stop) 3 s later when the officer kept it down.
+    t = 5.0
+    got = drive(button(), press(t, 0.15) + press(t + 0.4, 5.0))
+    assert kinds(got) == ["activate", "deactivate", "activate", "double_press", "deactivate"]
+    # The next press is a press like any other: its hold is recognised.
+    later = drive(button(), press(t, 0.15) + press(t + 0.4, 5.0) + press(t + 6.0, 3.5))
+    assert [(g.kind, g.time) for g in later if g.kind == "hold"] == [("hold", t + 6.0)]
+
+
 def test_initially_active_button_is_not_a_press() -> None:
     det = ButtonDetector("button", DEBOUNCE, active=True)
     assert det.deadline() is None
@@ -514,6 +663,12 @@ def test_button_gestures_do_not_depend_on_when_poll_runs(
         assert g.time <= g.recognised_at
         if g.kind == "hold":
             assert g.recognised_at >= g.time + 3.0
+    # The press completing a double press (the activate just before it) is never a hold.
+    completing = {on_time[i - 1].time for i, g in enumerate(on_time) if g.kind == "double_press"}
+    assert all(
+        on_time[i - 1].kind == "activate" for i, g in enumerate(on_time) if g.kind == "double_press"
+    )
+    assert not [g for g in on_time if g.kind == "hold" and g.time in completing]
 
 
 # ---------------------------------------------------------------------------

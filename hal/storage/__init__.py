@@ -14,6 +14,10 @@ import errno
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hal.storage.lock import DirectoryLock
 
 
 class DurableFile:
@@ -69,9 +73,26 @@ class Storage(ABC):
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._lock: DirectoryLock | None = None
 
     def path(self, rel: str) -> Path:
         return self.root / rel
+
+    def lock(self) -> None:
+        """Claim the directory for this firmware until :meth:`unlock` or the process ends.
+
+        Raises :class:`hal.storage.lock.StorageBusy` if another firmware (or
+        ``bodycam recover``) holds it: two writers on one card corrupt both.
+        """
+        from hal.storage.lock import DirectoryLock
+
+        if self._lock is None:
+            self._lock = DirectoryLock(self.root)
+        self._lock.acquire()
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     @abstractmethod
     def open_write(self, rel: str) -> DurableFile: ...

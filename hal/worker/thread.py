@@ -25,6 +25,7 @@ class ThreadWorker(Worker):
     def submit(self, task: Task, nbytes: int = 0, on_done: Done | None = None) -> None:
         with self._idle:
             self._pending += 1
+            self._queued(nbytes)
         self._queue.put((task, nbytes, on_done))
 
     def _loop(self) -> None:
@@ -44,8 +45,10 @@ class ThreadWorker(Worker):
                 if on_done is not None:
                     self.clock.call_soon_threadsafe(on_done)
             finally:
+                del task, on_done, item  # the frames go with the task, before the count
                 with self._idle:
                     self._pending -= 1
+                    self.queued_bytes -= nbytes
                     self._idle.notify_all()
 
     def drain(self) -> None:

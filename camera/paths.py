@@ -1,0 +1,89 @@
+"""Which command-line paths are recordings, and which are only things beside them.
+
+A storage directory on a real card holds more than recordings: ``lost+found``
+after an fsck, a README someone copied over, a shell glob that caught a stray
+file. Those are not failed recordings, and one of them must not stop the
+check of the rest; they are skipped with a note, so nothing passes unseen.
+A recording is a directory holding a manifest, a journal (an interrupted
+recording) or segment files: anything the camera writes into one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from camera.journal import JOURNAL
+from camera.manifest import MANIFEST
+
+SEGMENT_PREFIX = "segment-"
+#: Why a path that was asked for is skipped when it does not exist (an input error).
+MISSING = "no such file or directory"
+
+
+@dataclass
+class Found:
+    recordings: list[Path] = field(default_factory=list)
+    #: (path, why it is not checked), in the order met.
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def shown(path: Path) -> Path:
+    """``path`` as the user gave it, unless it has no name of its own (``.``, ``..``).
+
+    ``Path('.').name`` is empty: reports, and anything that takes a recording's
+    name from its path, need the real directory then.
+    """
+    return path.resolve() if path.name in ("", "..") else path
+
+
+def is_recording(names: Sequence[str]) -> bool:
+    """Judged by a directory's entries, so an empty or foreign directory is not one."""
+    return MANIFEST in names or JOURNAL in names or any(n.startswith(SEGMENT_PREFIX) for n in names)
+
+
+def _listing(path: Path) -> list[str]:
+    return sorted(os.listdir(path))
+
+
+def find_recordings(paths: Sequence[str | os.PathLike[str]]) -> Found:
+    """Each path is a recording, a storage directory of recordings, or skipped with a reason."""
+    found = Found()
+    for given in paths:
+        path = shown(Path(given))
+        if not os.path.lexists(path):
+            found.skipped.append((path, MISSING))
+            continue
+        if not path.is_dir():
+            found.skipped.append((path, "not a recording (not a directory)"))
+            continue
+        try:
+            names = _listing(path)
+        except OSError as exc:
+            found.skipped.append((path, f"cannot be listed: {exc.strerror or exc}"))
+            continue
+        if is_recording(names):
+            found.recordings.append(path)
+            continue
+        before = len(found.recordings), len(found.skipped)
+        for name in names:
+            if name.startswith("."):
+                continue  # temporary and hidden files, never a recording of ours
+            child = path / name
+            if not child.is_dir():
+                found.skipped.append((child, "not a recording"))
+                continue
+            try:
+                inner = _listing(child)
+            except OSError as exc:
+                found.skipped.append((child, f"not a recording (cannot be listed: {exc.strerror})"))
+                continue
+            if is_recording(inner):
+                found.recordings.append(child)
+            else:
+                found.skipped.append((child, "not a recording (no manifest, journal or segments)"))
+        if (len(found.recordings), len(found.skipped)) == before:
+            found.skipped.append((path, "no recordings in it"))
+    return found
