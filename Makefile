@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/bodycam run --out recordings
 
+# Every core (pytest-xdist); TEST_WORKERS=0 runs in one process. loadscope sends
+# each test module to one worker, so module fixtures and the session's shared
+# scenario runs (tests/conftest.py: ci_run) are built once, not once per worker.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20
 
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench

@@ -42,6 +42,9 @@ def as_json(results: list[SweepResult]) -> dict[str, Any]:
         **{k: first[k] for k in KEYS},
         "false_triggers": sum(r.false_triggers for r in results),
         "missed_triggers": sum(r.missed_triggers for r in results),
+        # Without these a zero false_triggers could mean no false-trigger trial ran.
+        "false_trials": sum(r.false_trials for r in results),
+        "stimulus_overruns": sum(r.stimulus_overruns for r in results),
         "sweep": [r.summary() for r in results],
     }
 

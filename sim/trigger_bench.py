@@ -9,10 +9,17 @@ LED on, and the whole pre-event durable on storage (fsync returned). Then
 false-trigger trials (chatter and short pulses below the debounce) count
 false and missed triggers. Trials are callbacks on the firmware's own loop:
 nothing sleeps, and the timestamps are the HAL clock's.
+
+Every edge time is the one the firmware received from the pin callback, not
+the stimulus thread's intent: the stimulus reads the clock before it sets a
+level and the callback after, so on a loaded host the two differ, and a
+short pulse the host stretched past the debounce would otherwise be judged
+as a false trigger by a pulse width the firmware never saw.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 import tempfile
@@ -120,23 +127,21 @@ class Driver:
         else:
             self._device.value = active == self._active_high
 
-    def play(self, waveform: list[tuple[float, bool]], done: Callable[[list[float]], None]) -> None:
-        """Set each (offset, level) at its time; then ``done(stamps)`` on the loop.
+    def play(self, waveform: list[tuple[float, bool]], done: Callable[[], None]) -> None:
+        """Set each (offset, level) at its time; then ``done()`` on the loop.
 
-        ``stamps`` are the clock readings at which each level was really set,
-        so a caller can tell a pulse the host stretched from the one it meant.
+        ``done`` is posted after the last level is set, so every edge the pin
+        callback posted before it has reached the firmware by then.
         """
         clock = self.hal.clock
 
         def generator() -> None:
             start = clock.now()
-            stamps = []
             for offset, level in waveform:
                 while (left := start + offset - clock.now()) > 0:
                     self._wake.wait(left)
-                stamps.append(clock.now())
                 self.set(level)
-            clock.call_soon_threadsafe(lambda: done(stamps))
+            clock.call_soon_threadsafe(done)
 
         threading.Thread(target=generator, name="bench-stimulus", daemon=True).start()
 
@@ -190,12 +195,46 @@ class TrialRunner:
         self._starts_before = 0
         self.console = console
         self._client = None
+        #: (time, active) of every holster edge, as the firmware received it.
+        self.edges: list[tuple[float, bool]] = []
+        self._edge_seen = False
+        self._watch_edges()
         if console is None:
             self.fw.listeners.append(self._event)
         else:
             # Timestamps from the console's EVT lines, read as a bench PC would;
             # only the LED (which no EVT line reports) is read in-process.
             self.fw.listeners.append(self._led_only)
+
+    def _watch_edges(self) -> None:
+        """See the holster's edges with the timestamps the pin callback gave them.
+
+        The firmware's edge callback is wrapped where the HAL hands it to the
+        pin, before boot, so the bench sees each edge on the loop thread just
+        before the debouncer does, with the same timestamp.
+        """
+        gpio = self.hal.gpio
+        add_input = gpio.add_input
+
+        def add(name: str, pin: int, active_high: bool, pull: Any, on_edge: Any) -> None:
+            if name != INPUT:
+                add_input(name, pin, active_high, pull, on_edge)
+                return
+
+            def seen(name: str, t: float, active: bool) -> None:
+                self._edge(t, active)
+                on_edge(name, t, active)
+
+            add_input(name, pin, active_high, pull, seen)
+
+        gpio.add_input = add  # type: ignore[method-assign]
+
+    def _edge(self, t: float, active: bool) -> None:
+        self.edges.append((t, active))
+        trial = self.current
+        if trial is not None and active and not self._edge_seen:
+            trial.edge = t  # the trial's first edge, as the firmware stamped it
+            self._edge_seen = True
 
     def _led_on_since(self, edge: float, default: float | None) -> float | None:
         """When the record LED was switched on after ``edge`` (the GPIO log's stamp)."""
@@ -267,14 +306,12 @@ class TrialRunner:
         return self.result
 
     def _start_trial(self) -> None:
+        # ``edge`` is replaced by the firmware's stamp of the first edge (_edge).
         trial = Trial(self.result.debounce_ms, len(self.result.trials), self.clock.now())
         self.current = trial
+        self._edge_seen = False
         self._timeout = self.clock.call_later(TIMEOUT, self._missed)
-
-        def first_edge(stamps: list[float]) -> None:
-            trial.edge = stamps[0]  # the stimulus thread's stamp of the first edge
-
-        self.driver.play(self._bounce(True), first_edge)
+        self.driver.play(self._bounce(True), lambda: None)
 
     def _missed(self) -> None:
         self.result.missed_triggers += 1
@@ -331,15 +368,25 @@ class TrialRunner:
             wave += [(t, True), (t + width, False)]
             t += width + self.rng.uniform(0.5, 2.0) * self.debounce
         settle = 3 * self.debounce + 0.05
+        first = len(self.edges)
 
-        def played(stamps: list[float]) -> None:
-            widths = [b - a for a, b in zip(stamps[::2], stamps[1::2], strict=True)]
-            self.clock.call_later(settle, lambda: self._judge(max(widths)))
+        def played() -> None:
+            self.clock.call_later(settle, lambda: self._judge(self.edges[first:], pulses))
 
         self.driver.play(wave, played)
 
-    def _judge(self, widest: float) -> None:
-        """A start counts as false only if every pulse really was below the debounce."""
+    def _judge(self, edges: list[tuple[float, bool]], pulses: int) -> None:
+        """A start counts as false only if every pulse the firmware saw was below the debounce.
+
+        Widths are between the firmware's own edge stamps. A trial whose edges
+        did not arrive as the ``pulses`` on/off pairs played is not a trial.
+        """
+        levels = [active for _, active in edges]
+        widest = (
+            max(b - a for (a, _), (b, _) in zip(edges[::2], edges[1::2], strict=True))
+            if levels == [True, False] * pulses
+            else math.inf
+        )
         if widest < self.debounce:
             self.result.false_trials += 1
             self.result.false_triggers += self._false_starts > 0

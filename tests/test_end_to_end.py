@@ -167,6 +167,7 @@ def test_same_inputs_and_seed_give_identical_bytes(tmp_path: Path) -> None:
     assert trees[0] == trees[1]
 
 
+@pytest.mark.realtime
 def test_real_clock_and_writer_thread_by_name(device_factory) -> None:
     """The Pi's clock and writer backends, chosen by name, on the same firmware."""
     dev = device_factory(

@@ -1,4 +1,8 @@
-"""The CI scenario suite: every scenarios/ci/*.toml runs through the real runner."""
+"""The CI scenario suite: every scenarios/ci/*.toml runs through the real runner.
+
+Each scenario runs once per session (the ``ci_run`` fixture in conftest.py);
+the parametrized check and the named tests below read the same recordings.
+"""
 
 from __future__ import annotations
 
@@ -14,58 +18,57 @@ from sim.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[1] / "scenarios"
 CI = sorted((ROOT / "ci").glob("*.toml"))
 
+#: Shared session results: one xdist worker for all of them (loadscope does that by
+#: module anyway; the group does it for --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ci_scenarios")
+
 
 def test_suite_is_there() -> None:
     assert len(CI) >= 10
 
 
 @pytest.mark.parametrize("path", CI, ids=[p.stem for p in CI])
-def test_ci_scenario(path: Path, tmp_path: Path) -> None:
-    scenario = load_scenario(path)
-    assert scenario.expect is not None, "every CI scenario states what it expects"
-    result = run_scenario(scenario, tmp_path)
+def test_ci_scenario(path: Path, ci_run) -> None:
+    assert load_scenario(path).expect is not None, "every CI scenario states what it expects"
+    result = ci_run(path.stem)
     failed = [e for e in result.expectations if not e.ok]
     assert not failed, failed
     for m in result.recordings:
-        report = verify_recording(tmp_path / m["recording_id"])
+        report = verify_recording(result.storage / m["recording_id"])
         assert report.ok, report.problems
         lost = {g["first_frame"] + i for g in m["gaps"] for i in range(g["frames"])}
         expected = [n for n in range(m["first_frame"], m["last_frame"] + 1) if n not in lost]
         assert report.codes == expected
 
 
-def run(name: str, tmp_path: Path):
-    return run_scenario(load_scenario(ROOT / "ci" / f"{name}.toml"), tmp_path)
-
-
-def test_between_keyframes_starts_on_the_keyframe_before(tmp_path: Path) -> None:
-    [m] = run("trigger_between_keyframes", tmp_path).recordings
+def test_between_keyframes_starts_on_the_keyframe_before(ci_run) -> None:
+    [m] = ci_run("trigger_between_keyframes").recordings
     assert m["trigger"]["time"] == 31.55
     assert m["first_frame"] == 30  # keyframe at 1.0 <= 1.55
     assert m["pre_event_seconds"] == 30.55
 
 
-def test_double_press_is_dated_at_first_press(tmp_path: Path) -> None:
-    [m] = run("double_press_start_hold_stop", tmp_path).recordings
+def test_double_press_is_dated_at_first_press(ci_run) -> None:
+    [m] = ci_run("double_press_start_hold_stop").recordings
     assert m["trigger"]["time"] == 12.0
     assert m["stop"] == {"reason": "button_hold", "time": 20.0}
 
 
-def test_retrigger_overlaps_previous_tail(tmp_path: Path) -> None:
-    first, second = run("retrigger_after_stop", tmp_path).recordings
+def test_retrigger_overlaps_previous_tail(ci_run) -> None:
+    first, second = ci_run("retrigger_after_stop").recordings
     assert second["first_frame"] <= first["last_frame"]  # pre-event reaches into the tail
     assert second["first_frame"] == 360  # keyframe at 12.0 = 22.0 - 10.0
 
 
-def test_fps25_gop_snaps_back_to_keyframe(tmp_path: Path) -> None:
-    [m] = run("fps25_gop2s", tmp_path).recordings
+def test_fps25_gop_snaps_back_to_keyframe(ci_run) -> None:
+    [m] = ci_run("fps25_gop2s").recordings
     assert m["fps"] == 25
     assert m["first_frame"] == 150  # keyframes every 50 frames: 6.0 s <= 12.9 - 5.0
     assert m["pre_event_seconds"] == pytest.approx(6.9)
 
 
-def test_camera_disconnect_is_a_declared_gap_in_one_recording(tmp_path: Path) -> None:
-    [m] = run("camera_disconnect", tmp_path).recordings
+def test_camera_disconnect_is_a_declared_gap_in_one_recording(ci_run) -> None:
+    [m] = ci_run("camera_disconnect").recordings
     [gap] = m["gaps"]
     assert gap["cause"] == "camera"
     assert gap["first_frame"] == 366  # the frame at 12.2 s (366 / 30)
@@ -74,32 +77,33 @@ def test_camera_disconnect_is_a_declared_gap_in_one_recording(tmp_path: Path) ->
     assert m["stop"]["reason"] == "end_of_run"
 
 
-def test_storage_full_stops_keeps_evidence_and_refuses(tmp_path: Path) -> None:
-    result = run("storage_full", tmp_path)
+def test_storage_full_stops_keeps_evidence_and_refuses(ci_run) -> None:
+    result = ci_run("storage_full")
     [m] = result.recordings
     assert m["stop"]["reason"] == "storage_full"
     assert 13.0 <= m["stop"]["time"] < 14.0
     assert m["frames"] > 0
     kinds = [e["kind"] for e in result.events]
     assert "refused" in kinds  # the later double press: logged, no crash, no recording
-    assert verify_recording(tmp_path / m["recording_id"]).ok
+    assert verify_recording(result.storage / m["recording_id"]).ok
 
 
-def test_clock_jump_keeps_device_time_and_records_the_step(tmp_path: Path) -> None:
-    result = run("clock_jump", tmp_path)
+def test_clock_jump_keeps_device_time_and_records_the_step(ci_run) -> None:
+    result = ci_run("clock_jump")
     [m] = result.recordings
     assert m["trigger"]["wall_time"] == "2026-01-01T08:00:08.000Z"
     assert m["wall_clock_steps"] == [{"time": 11.0, "seconds": 90.0}]
-    report = verify_recording(tmp_path / m["recording_id"])
+    report = verify_recording(result.storage / m["recording_id"])
     assert report.ok and report.codes == list(range(m["first_frame"], m["last_frame"] + 1))
 
 
-def test_power_loss_recovers_with_at_most_one_sync_interval_lost(tmp_path: Path) -> None:
-    [m] = run("power_loss", tmp_path).recordings
+def test_power_loss_recovers_with_at_most_one_sync_interval_lost(ci_run) -> None:
+    result = ci_run("power_loss")
+    [m] = result.recordings
     assert m["stop"]["reason"] == "power_loss"
     assert m["first_frame"] == 90  # keyframe at 3.0 = 8.0 - 5.0
     assert 12.3 - m["end_time"] <= 0.5 + 1 / 30  # fsync every 0.5 s of video
-    assert (tmp_path / m["recording_id"] / "journal.jsonl").exists()
+    assert (result.storage / m["recording_id"] / "journal.jsonl").exists()
 
 
 def test_recovered_recording_keeps_its_wall_clock_steps(tmp_path: Path) -> None:
@@ -122,18 +126,19 @@ def test_recovered_recording_keeps_its_wall_clock_steps(tmp_path: Path) -> None:
     assert m["wall_clock_steps"] == [{"time": 6.0, "seconds": -3600.0}]
 
 
-def test_same_scenario_twice_is_byte_identical(tmp_path: Path) -> None:
-    trees = []
-    for run_dir in (tmp_path / "a", tmp_path / "b"):
-        result = run_scenario(load_scenario(ROOT / "ci" / "marker_while_recording.toml"), run_dir)
-        assert result.recordings
-        trees.append(
-            {
-                str(p.relative_to(run_dir)): p.read_bytes()
-                for p in sorted(run_dir.rglob("*"))
-                if p.is_file()
-            }
-        )
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_same_scenario_twice_is_byte_identical(ci_run, tmp_path: Path) -> None:
+    """A fresh run against the session's run of the same file: scenario + seed fix every byte."""
+    shared = ci_run("marker_while_recording")
+    fresh = run_scenario(load_scenario(ROOT / "ci" / "marker_while_recording.toml"), tmp_path)
+    assert fresh.recordings
+    trees = [tree_bytes(shared.storage), tree_bytes(tmp_path)]
+    assert trees[0].keys() == trees[1].keys()
     assert trees[0] == trees[1]
     manifest = next(k for k in trees[0] if k.endswith("manifest.json"))
     assert json.loads(trees[0][manifest])["markers"]

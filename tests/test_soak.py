@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sim.soak import soak
 
 
+@pytest.mark.soak
 def test_short_shift_is_flat(tmp_path: Path) -> None:
     report = soak(0.5, tmp_path, sample_every=30.0, fps=5)
     assert report["recordings"] == 4  # two per 15-minute cycle
