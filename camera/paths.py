@@ -48,6 +48,16 @@ def _listing(path: Path) -> list[str]:
     return sorted(os.listdir(path))
 
 
+def _entries(path: Path) -> list[str] | str:
+    """The names in ``path``, or why it can be neither a recording nor a storage directory."""
+    if not path.is_dir():
+        return "not a recording (not a directory)"
+    try:
+        return _listing(path)
+    except OSError as exc:
+        return f"not a recording (cannot be listed: {exc.strerror or exc})"
+
+
 def find_recordings(paths: Sequence[str | os.PathLike[str]]) -> Found:
     """Each path is a recording, a storage directory of recordings, or skipped with a reason."""
     found = Found()
@@ -56,13 +66,9 @@ def find_recordings(paths: Sequence[str | os.PathLike[str]]) -> Found:
         if not os.path.lexists(path):
             found.skipped.append((path, MISSING))
             continue
-        if not path.is_dir():
-            found.skipped.append((path, "not a recording (not a directory)"))
-            continue
-        try:
-            names = _listing(path)
-        except OSError as exc:
-            found.skipped.append((path, f"cannot be listed: {exc.strerror or exc}"))
+        names = _entries(path)
+        if isinstance(names, str):
+            found.skipped.append((path, names))
             continue
         if is_recording(names):
             found.recordings.append(path)
@@ -72,15 +78,10 @@ def find_recordings(paths: Sequence[str | os.PathLike[str]]) -> Found:
             if name.startswith("."):
                 continue  # temporary and hidden files, never a recording of ours
             child = path / name
-            if not child.is_dir():
-                found.skipped.append((child, "not a recording"))
-                continue
-            try:
-                inner = _listing(child)
-            except OSError as exc:
-                found.skipped.append((child, f"not a recording (cannot be listed: {exc.strerror})"))
-                continue
-            if is_recording(inner):
+            inner = _entries(child)
+            if isinstance(inner, str):
+                found.skipped.append((child, inner))
+            elif is_recording(inner):
                 found.recordings.append(child)
             else:
                 found.skipped.append((child, "not a recording (no manifest, journal or segments)"))
