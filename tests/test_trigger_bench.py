@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from camera.cli import main
+from camera.firmware import Firmware
+from camera.gestures import Gesture
 from sim.trigger_bench import TIMEOUT, Driver, SweepResult, Trial, bench_trigger, percentiles
 
 
@@ -92,20 +93,32 @@ def test_bench_trigger_runs_in_real_time(capsys, tmp_path: Path) -> None:
 
 
 def test_pulses_are_judged_by_the_width_the_firmware_saw(monkeypatch) -> None:
-    """A host that stalls the stimulus thread 25 ms before each release.
+    """A host that stalls the stimulus thread at each release of a pressed input.
 
-    Every false-trigger pulse then lasts longer than the 20 ms debounce at
-    the pin, so the firmware rightly starts a recording: those trials must be
-    set aside as stretched, not counted as false triggers (and never as
-    clean trials), whatever widths the stimulus meant to play.
+    The release is held until the firmware has accepted the press, so every
+    false-trigger trial has a pulse longer than the 20 ms debounce at the pin
+    and the firmware rightly starts a recording: those trials must be set
+    aside as stretched, not counted as false triggers (and never as clean
+    trials), whatever widths the stimulus meant to play. The stall is an
+    event (the firmware's own gestures), not a sleep.
     """
+    pressed = threading.Event()  # set while the firmware holds the holster as active
+    gesture = Firmware._gesture
+
+    def seen(self: Firmware, g: Gesture) -> None:
+        if g.input == "holster":
+            (pressed.set if g.kind == "activate" else pressed.clear)()
+        gesture(self, g)
+
     set_level = Driver.set
 
     def stalled(self: Driver, active: bool) -> None:
         if not active and threading.current_thread().name == "bench-stimulus":
-            time.sleep(0.025)  # the stall being simulated, not a wait for anything
+            # The bound only catches a hang; it is no time budget.
+            assert pressed.wait(timeout=60), "the firmware never accepted the held press"
         set_level(self, active)
 
+    monkeypatch.setattr(Firmware, "_gesture", seen)
     monkeypatch.setattr(Driver, "set", stalled)
     [r] = bench_trigger(trials=2, resolution=(640, 360), warmup=0.5, debounce_ms=[20.0])
     assert len(r.trials) == 2 and r.missed_triggers == 0
