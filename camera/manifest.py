@@ -15,6 +15,8 @@ from hal.storage import Storage
 FORMAT = "bodycam-recording/1"
 STOP_REASONS = ("button_hold", "console", "end_of_run", "storage_full", "power_loss")
 MANIFEST = "manifest.json"
+#: Segment files are named ``segment-NNNN.<ext>`` (and ``.tail`` after recovery).
+SEGMENT_PREFIX = "segment-"
 
 
 def dumps(manifest: Mapping[str, Any]) -> bytes:

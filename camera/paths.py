@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camera.journal import JOURNAL
-from camera.manifest import MANIFEST
+from camera.manifest import MANIFEST, SEGMENT_PREFIX
 
-SEGMENT_PREFIX = "segment-"
 #: Why a path that was asked for is skipped when it does not exist (an input error).
 MISSING = "no such file or directory"
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from camera.framecode import CODE_BITS, CODE_HEIGHT, read_frame_code
 from camera.journal import JOURNAL
-from camera.manifest import FORMAT, MANIFEST, STOP_REASONS
+from camera.manifest import FORMAT, MANIFEST, SEGMENT_PREFIX, STOP_REASONS
 from camera.segments import CONTAINERS
 
 #: A manifest larger than this is not one the camera wrote (hours of 10 s
@@ -52,8 +52,6 @@ DECODE_MARGIN = 64
 MAX_REPEATS = 3
 #: Timestamps are exact in MPEG-TS (90 kHz); Matroska rounds them to 1 ms.
 TIME_TOLERANCE = 0.0011
-#: Segment files are found on disk by this prefix (as the command line does).
-SEGMENT_PREFIX = "segment-"
 #: Container format for each segment file extension the camera writes.
 FORMAT_OF_SUFFIX = {f".{ext}": fmt for fmt, ext in CONTAINERS.values()}
 
