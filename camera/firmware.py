@@ -16,9 +16,9 @@ from typing import Any
 from camera.capture import Capture
 from camera.config import Config, ring_retention
 from camera.encoders import open_encoder
+from camera.evidence.records import StopReason, r6
 from camera.gestures import Gesture
 from camera.indicators import Indicators
-from camera.manifest import r6
 from camera.overlay import Overlay
 from camera.recorder import Recorder, VideoFormat
 from camera.recovery import recover_storage
@@ -129,7 +129,7 @@ class Firmware:
     def run(self, until: float) -> None:
         self.clock.run(until=until)
 
-    def shutdown(self, reason: str = "end_of_run") -> None:
+    def shutdown(self, reason: StopReason = StopReason.END_OF_RUN) -> None:
         """Stop capture, close any recording with ``reason``, wait for the writer."""
         self.capture.stop()
         if self.recorder.active:
@@ -166,7 +166,7 @@ class Firmware:
                 # drawn, or the press that started it): never a stop (SPEC 5).
                 self._log("hold_ignored", input=g.input, at=r6(g.time))
                 return
-            self.stop_recording("button_hold", g.recognised_at)
+            self.stop_recording(StopReason.BUTTON_HOLD, g.recognised_at)
 
     def trigger(self, source: str, t: float, detail: str | None = None) -> None:
         """A start gesture: start recording, or mark the one in progress.
@@ -198,11 +198,12 @@ class Firmware:
         self._log("refused", source=source, at=r6(t), reason=reason)
         self.indicators.error(True)
 
-    def stop_recording(self, reason: str, t: float) -> None:
+    def stop_recording(self, reason: StopReason | str, t: float) -> None:
         if not self.recorder.active:
             return
+        reason = StopReason(reason)  # a caller's plain string too (console, bench)
         self.recorder.stop(reason, t)
-        self._log("stop", reason=reason, at=r6(t))
+        self._log("stop", reason=reason.value, at=r6(t))
         self._set_state(State.BUFFERING)
         self.indicators.pulse(2)
 
@@ -217,4 +218,4 @@ class Firmware:
         self.indicators.error(True)
         if self.recorder.active:
             self.recorder.storage_failed(exc)
-            self.stop_recording("storage_full", self.clock.now())
+            self.stop_recording(StopReason.STORAGE_FULL, self.clock.now())

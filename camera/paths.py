@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from camera.journal import JOURNAL
-from camera.manifest import MANIFEST, SEGMENT_PREFIX
+from camera.evidence.records import JOURNAL, MANIFEST, SEGMENT_PREFIX
 
 #: Why a path that was asked for is skipped when it does not exist (an input error).
 MISSING = "no such file or directory"

@@ -36,12 +36,26 @@ import logging
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from camera.evidence.journal import Journal, JournalRecord
+from camera.evidence.manifest import write_manifest
+from camera.evidence.records import (
+    FORMAT,
+    Gap,
+    GapCause,
+    Head,
+    Manifest,
+    Marker,
+    PreEventDropped,
+    Stop,
+    StopReason,
+    Trigger,
+    WallStep,
+    r6,
+)
 from camera.frames import EncodedFrame
-from camera.journal import Journal
-from camera.manifest import FORMAT, build_manifest, r6, write_manifest
 from camera.recovery import recover_recording
 from camera.ring import RingBuffer
 from camera.segments import RecordingWriter
@@ -70,22 +84,29 @@ class Recording:
 
     id: str
     directory: str
-    trigger: dict[str, Any]
+    trigger: Trigger
     first: EncodedFrame
     writer: RecordingWriter | None = None  # made by the first writer task
-    markers: list[dict[str, Any]] = field(default_factory=list)
-    gaps: list[dict[str, Any]] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    #: Gaps closed (and journaled), in order of their frames.
+    gaps: list[Gap] = field(default_factory=list)
     #: Dropping live frames for the writer backlog until the next keyframe.
     dropping: bool = False
-    #: The ``writer_backlog`` gap being counted, until it is closed and journaled.
-    backlog_gap: dict[str, Any] | None = None
+    #: The ``writer_backlog`` gap being counted, until it is closed and journaled;
+    #: it follows every gap in ``gaps``.
+    backlog_gap: Gap | None = None
     failed: BaseException | None = None
     #: The last frame queued for writing.
     last: EncodedFrame | None = None
     #: The last frame the recorder was handed, written or dropped.
     seen: EncodedFrame | None = None
     #: The oldest pre-event GOPs given up to the backlog bound (None: nothing given up).
-    pre_event_dropped: dict[str, Any] | None = None
+    pre_event_dropped: PreEventDropped | None = None
+
+    @property
+    def all_gaps(self) -> list[Gap]:
+        """Every gap so far, the one still being counted included."""
+        return [*self.gaps, *([self.backlog_gap] if self.backlog_gap else [])]
 
     @property
     def live_writer(self) -> RecordingWriter | None:
@@ -176,21 +197,21 @@ class Recorder:
         first = frames[0] if frames else None
         stamp_time = first.time if first else trigger_time
         rec_id = f"{self.device_id}_{self.clock.wall(stamp_time):%Y%m%dT%H%M%SZ}_{self.counter:04d}"
-        trigger = {
-            "source": source,
-            **({} if detail is None else {"detail": detail}),
-            "time": r6(trigger_time),
-            "wall_time": iso_utc(self.clock, trigger_time),
-        }
+        trigger = Trigger(
+            source=source,
+            detail=detail,
+            time=r6(trigger_time),
+            wall_time=iso_utc(self.clock, trigger_time),
+        )
         rec = Recording(rec_id, rec_id, trigger, first or EncodedFrame(b"", -1, trigger_time, True))
         if given_up:
-            rec.pre_event_dropped = {
-                "start": r6(given_up[0].time),
-                "end": r6(given_up[-1].time),
-                "first_frame": given_up[0].number,
-                "frames": len(given_up),
-                "cause": "writer_backlog",
-            }
+            rec.pre_event_dropped = PreEventDropped(
+                start=r6(given_up[0].time),
+                end=r6(given_up[-1].time),
+                first_frame=given_up[0].number,
+                frames=len(given_up),
+                cause=GapCause.WRITER_BACKLOG,
+            )
             log.warning(
                 "%s: oldest %.3f s of pre-event (%d frames) given up to the writer backlog bound",
                 rec_id,
@@ -204,7 +225,7 @@ class Recorder:
         def open_writer() -> None:
             self.storage.makedirs(rec.directory)
             journal = Journal(self.storage, rec.directory)
-            journal.append("head", head)
+            journal.append(head)
             rec.writer = RecordingWriter(
                 self.storage,
                 rec.directory,
@@ -327,22 +348,21 @@ class Recorder:
         rec.dropping = True
         gap = rec.backlog_gap
         if gap is None:
-            gap = rec.backlog_gap = {
-                "start": r6(frame.time),
-                "end": r6(frame.time),
-                "first_frame": frame.number,
-                "frames": 0,
-                "cause": "writer_backlog",
-            }
-            rec.gaps.append(gap)
-        gap["end"] = r6(frame.time)
-        gap["frames"] += 1
+            gap = Gap(
+                start=r6(frame.time),
+                end=r6(frame.time),
+                first_frame=frame.number,
+                frames=0,
+                cause=GapCause.WRITER_BACKLOG,
+            )
+        rec.backlog_gap = replace(gap, end=r6(frame.time), frames=gap.frames + 1)
         self.dropped_frames += 1
 
     def _close_backlog_gap(self, rec: Recording) -> None:
         """The drop run is over (resumed, or a hole of another cause follows): journal it."""
         if rec.backlog_gap is not None:
-            self._journal(rec, "gap", dict(rec.backlog_gap))
+            rec.gaps.append(rec.backlog_gap)
+            self._journal(rec, rec.backlog_gap)
             rec.backlog_gap = None
 
     def _missing(self, rec: Recording, before: EncodedFrame, after: EncodedFrame) -> None:
@@ -354,54 +374,53 @@ class Recorder:
         self._close_backlog_gap(rec)
         period = (after.time - before.time) / (after.number - before.number)
         for first, count, cause in self._holes(before.number + 1, after.number):
-            gap = {
-                "start": r6(before.time + (first - before.number) * period),
-                "end": r6(before.time + (first + count - 1 - before.number) * period),
-                "first_frame": first,
-                "frames": count,
-                "cause": cause,
-            }
+            gap = Gap(
+                start=r6(before.time + (first - before.number) * period),
+                end=r6(before.time + (first + count - 1 - before.number) * period),
+                first_frame=first,
+                frames=count,
+                cause=cause,
+            )
             rec.gaps.append(gap)
-            self._journal(rec, "gap", dict(gap))
-            if cause != "camera":  # skipped by us, not lost by the sensor
+            self._journal(rec, gap)
+            if cause != GapCause.CAMERA:  # skipped by us, not lost by the sensor
                 self.dropped_frames += count
 
-    def _holes(self, start: int, end: int) -> list[tuple[int, int, str]]:
+    def _holes(self, start: int, end: int) -> list[tuple[int, int, GapCause]]:
         """Frames ``start .. end - 1`` as runs (first, count, cause), in order."""
-        holes: list[tuple[int, int, str]] = []
+        holes: list[tuple[int, int, GapCause]] = []
         pos = start
         for first, count in self._skipped:
             lo, hi = max(first, pos), min(first + count, end)
             if lo >= hi:
                 continue
             if lo > pos:
-                holes.append((pos, lo - pos, "camera"))
-            holes.append((lo, hi - lo, "encoder_backlog"))
+                holes.append((pos, lo - pos, GapCause.CAMERA))
+            holes.append((lo, hi - lo, GapCause.ENCODER_BACKLOG))
             pos = hi
         if pos < end:
-            holes.append((pos, end - pos, "camera"))
+            holes.append((pos, end - pos, GapCause.CAMERA))
         return holes
 
     def _wall_step(self, t: float, seconds: float) -> None:
         """Journal a wall-clock step so a recovered manifest still records it."""
         rec = self.recording
         if rec is not None:
-            self._journal(rec, "wall_step", {"time": r6(t), "seconds": seconds})
+            self._journal(rec, WallStep(time=r6(t), seconds=seconds))
 
     def mark(self, source: str, t: float, detail: str | None = None) -> None:
         rec = self.recording
         if rec is not None:
-            extra = {} if detail is None else {"detail": detail}
-            marker = {"source": source, **extra, "time": r6(t)}
+            marker = Marker(source=source, detail=detail, time=r6(t))
             rec.markers.append(marker)
-            self._journal(rec, "marker", marker)
+            self._journal(rec, marker)
 
-    def _journal(self, rec: Recording, kind: str, payload: dict[str, Any]) -> None:
+    def _journal(self, rec: Recording, record: JournalRecord) -> None:
         """A journal record, written by the writer in order with the frames."""
 
         def write() -> None:
             if (writer := rec.live_writer) is not None:
-                writer.journal.append(kind, payload)
+                writer.journal.append(record)
 
         self.worker.submit(write)
 
@@ -420,17 +439,17 @@ class Recorder:
         if getattr(exc, "errno", None) != errno.ENOSPC:
             log.error("treating %r as storage full", exc)
 
-    def stop(self, reason: str, t: float) -> None:
+    def stop(self, reason: StopReason, t: float) -> None:
         rec = self.recording
         if rec is None:
             return
         self.recording = None
-        stop = {"reason": reason, "time": r6(t)}
+        stop = Stop(reason=StopReason(reason), time=r6(t))
         head = self._head(rec)
         markers = list(rec.markers)
-        gaps = [dict(g) for g in rec.gaps]
+        gaps = rec.all_gaps
         steps = [
-            {"time": r6(at), "seconds": step}
+            WallStep(time=r6(at), seconds=step)
             for at, step in self.clock.wall_steps
             if rec.first.time <= at <= t
         ]
@@ -441,17 +460,17 @@ class Recorder:
             if writer is None:
                 return  # the directory was never made: nothing was written
             if rec.failed is None:
-                writer.journal.append("stop", stop)
-                segments = [s.as_dict() for s in writer.close()]
+                writer.journal.append(stop)
+                segments = writer.close()
                 writer.journal.close()
-                manifest = build_manifest(head, segments, stop, markers, gaps, steps)
+                manifest = Manifest.build(head, segments, stop, markers, gaps, steps)
                 write_manifest(self.storage, rec.directory, manifest)
+                result.update(manifest.to_json())
             else:
                 # Storage failed under us: finish exactly as recovery after a power
                 # cut would, from the journal and the last synced sizes.
                 writer.abort()
-                manifest = recover_recording(self.storage, rec.directory, stop)
-            result.update(manifest)
+                result.update(recover_recording(self.storage, rec.directory, stop))
 
         def done() -> None:
             if self.on_finished is not None and result:
@@ -459,17 +478,17 @@ class Recorder:
 
         self.worker.submit(finish, 0, done)
 
-    def _head(self, rec: Recording) -> dict[str, Any]:
+    def _head(self, rec: Recording) -> Head:
         v = self.video
-        return {
-            "format": FORMAT,
-            "device_id": self.device_id,
-            "recording_id": rec.id,
-            "codec": v.codec,
-            "width": v.width,
-            "height": v.height,
-            "fps": v.fps,
-            "trigger": rec.trigger,
-            "pre_event_requested": self.pre_event,
-            "pre_event_dropped": rec.pre_event_dropped,
-        }
+        return Head(
+            format=FORMAT,
+            device_id=self.device_id,
+            recording_id=rec.id,
+            codec=v.codec,
+            width=v.width,
+            height=v.height,
+            fps=v.fps,
+            trigger=rec.trigger,
+            pre_event_requested=self.pre_event,
+            pre_event_dropped=rec.pre_event_dropped,
+        )

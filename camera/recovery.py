@@ -31,32 +31,39 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
 
 from camera.errors import BodycamError
-from camera.journal import JOURNAL, JournalContents, read_journal_lines
-from camera.manifest import MANIFEST, build_manifest, r6, write_manifest
-from camera.segments import CONTAINERS
-from camera.verify import Prefix, Unreadable, decode_file, open_regular
+from camera.evidence.journal import JournalContents, read_journal_lines
+from camera.evidence.manifest import write_manifest
+from camera.evidence.records import (
+    CONTAINERS,
+    JOURNAL,
+    MANIFEST,
+    SEGMENT_PREFIX,
+    TAIL_SUFFIX,
+    Gap,
+    Head,
+    Manifest,
+    Marker,
+    RecoveryInfo,
+    Segment,
+    ShortSegment,
+    Stop,
+    StopReason,
+    Sync,
+    Tail,
+    WallStep,
+    r6,
+)
+from camera.evidence.verify.decode import DecodedFrame, Prefix, decode_file
+from camera.evidence.verify.files import Unreadable, open_regular
 from hal.storage import Storage
 
 log = logging.getLogger(__name__)
-
-TAIL_SUFFIX = ".tail"
-SEGMENT_KEYS = (
-    "file",
-    "sha256",
-    "bytes",
-    "frames",
-    "first_frame",
-    "last_frame",
-    "start_time",
-    "end_time",
-)
 
 
 class RecoveryError(BodycamError):
@@ -73,6 +80,11 @@ def interrupted(storage: Storage) -> list[str]:
     return found
 
 
+def _number(name: str) -> int:
+    """``segment-0003.ts`` (or ``.tail``) -> 3."""
+    return int(name[len(SEGMENT_PREFIX) :].split(".")[0])
+
+
 def tail_name(segment: str) -> str:
     """``segment-0003.ts`` -> ``segment-0003.tail``."""
     return segment.rsplit(".", 1)[0] + TAIL_SUFFIX
@@ -86,52 +98,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class Report:
-    """What recovery did, as the manifest's ``recovery`` entry says it."""
-
-    skipped_journal_lines: list[int] = field(default_factory=list)
-    tails: list[dict[str, Any]] = field(default_factory=list)
-    short_segments: list[dict[str, Any]] = field(default_factory=list)
-    unclosed_segments: list[str] = field(default_factory=list)
-    missing_segments: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "skipped_journal_lines": list(self.skipped_journal_lines),
-            "tails": [dict(t) for t in self.tails],
-            "short_segments": [dict(s) for s in self.short_segments],
-            "unclosed_segments": list(self.unclosed_segments),
-            "missing_segments": list(self.missing_segments),
-        }
-
-
 class _Recovery:
     """One recording's recovery: the journal's facts against the files on disk."""
 
     def __init__(self, storage: Storage, directory: str, journal: JournalContents) -> None:
         self.storage = storage
         self.directory = directory
-        self.head = journal.of("head")[0]
-        self.fps = float(self.head["fps"])
-        codec = self.head["codec"]
+        self.head = journal.of_type(Head)[0]
+        self.fps = float(self.head.fps)
+        codec = self.head.codec
         if codec not in CONTAINERS:
             raise RecoveryError(
                 f"{directory}: {JOURNAL}: codec {codec!r} is not one this firmware writes"
             )
         self.container, ext = CONTAINERS[codec]
-        self.closed = {p["file"]: p for p in journal.of("segment")}
-        self.syncs: dict[str, list[dict[str, Any]]] = {}
-        for p in journal.of("sync"):
-            self.syncs.setdefault(p["file"], []).append(p)
+        self.closed = {s.file: s for s in journal.of_type(Segment)}
+        self.syncs: dict[str, list[Sync]] = {}
+        for sync in journal.of_type(Sync):
+            self.syncs.setdefault(sync.file, []).append(sync)
         for entries in self.syncs.values():
-            entries.sort(key=lambda s: (s["bytes"], s["frames"]))
+            entries.sort(key=lambda s: (s.bytes, s.frames))
         names = storage.listdir(directory)
-        self.segment_re = re.compile(rf"segment-(\d+)\.{re.escape(ext)}")
+        prefix = re.escape(SEGMENT_PREFIX)
+        segment_re = re.compile(rf"{prefix}\d+\.{re.escape(ext)}")
+        tail_re = re.compile(rf"{prefix}\d+{re.escape(TAIL_SUFFIX)}")
         self.ext = ext
-        self.on_disk = {n for n in names if self.segment_re.fullmatch(n)}
-        self.tails = {n for n in names if re.fullmatch(r"segment-\d+\.tail", n)}
-        self.report = Report(skipped_journal_lines=list(journal.skipped))
+        self.on_disk = {n for n in names if segment_re.fullmatch(n)}
+        self.tails = {n for n in names if tail_re.fullmatch(n)}
+        self.report = RecoveryInfo(skipped_journal_lines=list(journal.skipped))
 
     def rel(self, name: str) -> str:
         return f"{self.directory}/{name}"
@@ -139,10 +133,10 @@ class _Recovery:
     def size(self, name: str) -> int:
         return self.storage.path(self.rel(name)).stat().st_size
 
-    def segments(self) -> list[dict[str, Any]]:
+    def segments(self) -> list[Segment]:
         """Every segment's manifest entry, after cutting the open one back."""
-        numbers = {int(n[8:].split(".")[0]): n for n in self.on_disk}
-        tail_numbers = {int(t[8:].split(".")[0]) for t in self.tails}
+        numbers = {_number(n): n for n in self.on_disk}
+        tail_numbers = {_number(t) for t in self.tails}
         # A tail alone (its segment was all tail) still marks which one was open.
         highest = max([*numbers, *tail_numbers], default=None)
         vouched = set(self.closed) | set(self.syncs)
@@ -158,17 +152,17 @@ class _Recovery:
                 entries.append(entry)
         for tail in sorted(self.tails):
             segment = tail[: -len(TAIL_SUFFIX)] + "." + self.ext
-            if not any(t["file"] == tail for t in self.report.tails):
+            if not any(t.file == tail for t in self.report.tails):
                 offset = self.size(segment) if segment in self.on_disk else 0
                 self.record_tail(tail, segment, offset)
-        self.report.tails.sort(key=lambda t: t["file"])
+        self.report.tails.sort(key=lambda t: t.file)
         return entries
 
     # -- the open segment ------------------------------------------------
-    def open_segment(self, name: str) -> dict[str, Any] | None:
+    def open_segment(self, name: str) -> Segment | None:
         syncs = self.syncs.get(name, [])
         last = syncs[-1] if syncs else None
-        synced = last["bytes"] if last else 0
+        synced = last.bytes if last else 0
         size = self.size(name)
         if size < synced:
             return self.described(name, None, syncs, synced, whole=False)
@@ -186,8 +180,7 @@ class _Recovery:
             # the segment is described as it is, whole frames only.
             return self.described(name, None, syncs, synced, whole=False)
         assert last is not None
-        entry = {**last, "sha256": _sha256(self.storage.path(self.rel(name)))}
-        return {k: entry[k] for k in SEGMENT_KEYS}
+        return last.closed(_sha256(self.storage.path(self.rel(name))))
 
     def cut(self, name: str, offset: int, size: int) -> bool:
         """Move the bytes past ``offset`` to the segment's tail, tail first.
@@ -227,23 +220,23 @@ class _Recovery:
     def record_tail(self, tail: str, segment: str, offset: int) -> None:
         path = self.storage.path(self.rel(tail))
         self.report.tails.append(
-            {
-                "file": tail,
-                "segment": segment,
-                "offset": offset,
-                "bytes": path.stat().st_size,
-                "sha256": _sha256(path),
-            }
+            Tail(
+                file=tail,
+                segment=segment,
+                offset=offset,
+                bytes=path.stat().st_size,
+                sha256=_sha256(path),
+            )
         )
 
     # -- closed segments ---------------------------------------------------
-    def closed_segment(self, name: str) -> dict[str, Any] | None:
+    def closed_segment(self, name: str) -> Segment | None:
         record = self.closed.get(name)
         syncs = self.syncs.get(name, [])
-        vouched = record["bytes"] if record else (syncs[-1]["bytes"] if syncs else 0)
-        if record is not None and self.size(name) >= record["bytes"]:
+        vouched = record.bytes if record else (syncs[-1].bytes if syncs else 0)
+        if record is not None and self.size(name) >= record.bytes:
             # As the journal closed it; verification checks the bytes against its hash.
-            return {k: record[k] for k in SEGMENT_KEYS}
+            return record
         if record is None:
             self.report.unclosed_segments.append(name)
         # A closed file at least as long as the journal knew shows no loss:
@@ -253,11 +246,11 @@ class _Recovery:
     def described(
         self,
         name: str,
-        record: dict[str, Any] | None,
-        syncs: list[dict[str, Any]],
+        record: Segment | None,
+        syncs: list[Sync],
         vouched: int,
         whole: bool,
-    ) -> dict[str, Any] | None:
+    ) -> Segment | None:
         """A segment's entry from what is on disk: its hash and its whole frames.
 
         ``whole``: the file is known to end on a frame boundary. Otherwise it
@@ -266,22 +259,22 @@ class _Recovery:
         """
         path = self.storage.path(self.rel(name))
         size = path.stat().st_size
-        marks = [*syncs, *([record] if record else [])]
+        marks: list[Sync | Segment] = [*syncs, *([record] if record else [])]
         anchor = record or (syncs[0] if syncs else None)
         short = size < vouched
-        ends_on_a_frame = whole or any(m["bytes"] == size for m in marks)
+        ends_on_a_frame = whole or any(m.bytes == size for m in marks)
         complete = size if ends_on_a_frame else self.last_packet_start(path)
         frames = self.decode(path, complete)
         if short:
             self.report.short_segments.append(
-                {
-                    "file": name,
-                    "bytes": size,
-                    "journal_bytes": vouched,
-                    "journal_frames": max((m["frames"] for m in marks), default=0),
-                    "frames": len(frames),
-                    "complete_bytes": complete,
-                }
+                ShortSegment(
+                    file=name,
+                    bytes=size,
+                    journal_bytes=vouched,
+                    journal_frames=max((m.frames for m in marks), default=0),
+                    frames=len(frames),
+                    complete_bytes=complete,
+                )
             )
             log.warning(
                 "%s/%s: %d bytes, the journal vouched for %d; kept as it is",
@@ -298,33 +291,32 @@ class _Recovery:
                 self.on_disk.discard(name)
             return None
         n = len(frames)
-        base = max(
-            (m for m in marks if 1 <= m["frames"] <= n),
-            key=lambda m: m["frames"],
-            default={
-                "frames": 1,
-                "last_frame": anchor["first_frame"],
-                "end_time": anchor["start_time"],
-            },
+        # The last journaled frame count the decoded pictures reach (else the
+        # first frame): later frames are numbered and timed from it.
+        base = max((m for m in marks if 1 <= m.frames <= n), key=lambda m: m.frames, default=None)
+        base_frames, base_last, base_end = (
+            (base.frames, base.last_frame, base.end_time)
+            if base is not None
+            else (1, anchor.first_frame, anchor.start_time)
         )
-        t_last, t_base = frames[-1].seconds, frames[base["frames"] - 1].seconds
+        t_last, t_base = frames[-1].seconds, frames[base_frames - 1].seconds
         delta = (
             t_last - t_base
             if t_last is not None and t_base is not None
-            else (n - base["frames"]) / self.fps
+            else (n - base_frames) / self.fps
         )
-        return {
-            "file": name,
-            "sha256": _sha256(path),
-            "bytes": size,
-            "frames": n,
-            "first_frame": anchor["first_frame"],
-            "last_frame": base["last_frame"] + round(delta * self.fps),
-            "start_time": r6(anchor["start_time"]),
-            "end_time": r6(base["end_time"] + delta),
-        }
+        return Segment(
+            file=name,
+            sha256=_sha256(path),
+            bytes=size,
+            frames=n,
+            first_frame=anchor.first_frame,
+            last_frame=base_last + round(delta * self.fps),
+            start_time=r6(anchor.start_time),
+            end_time=r6(base_end + delta),
+        )
 
-    def decode(self, path: Path, end: int) -> list[Any]:
+    def decode(self, path: Path, end: int) -> list[DecodedFrame]:
         try:
             with open_regular(path) as f:
                 return decode_file(Prefix(f, end), self.container).frames
@@ -344,14 +336,12 @@ class _Recovery:
         return start
 
 
-def recover_recording(
-    storage: Storage, directory: str, stop: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Rebuild ``directory``'s manifest from its journal; returns the manifest."""
+def recover_recording(storage: Storage, directory: str, stop: Stop | None = None) -> dict[str, Any]:
+    """Rebuild ``directory``'s manifest from its journal; returns the manifest's JSON."""
     journal = read_journal_lines(storage.path(f"{directory}/{JOURNAL}"))
     for line in journal.skipped:
         log.warning("%s/%s line %d skipped: %s", directory, JOURNAL, line, journal.why[line])
-    if not journal.of("head"):
+    if not journal.of_type(Head):
         skipped = (
             f" (unreadable lines: {', '.join(map(str, journal.skipped))})"
             if journal.skipped
@@ -367,17 +357,20 @@ def recover_recording(
     work = _Recovery(storage, directory, journal)
     segments = work.segments()
     if stop is None:
-        stops = journal.of("stop")
-        end = segments[-1]["end_time"] if segments else work.head["trigger"]["time"]
-        stop = stops[-1] if stops else {"reason": "power_loss", "time": r6(end)}
-    markers = journal.of("marker")
-    gaps = journal.of("gap")
-    steps = journal.of("wall_step")
-    manifest = build_manifest(
-        work.head, segments, stop, markers, gaps, steps, recovery=work.report.as_dict()
+        stops = journal.of_type(Stop)
+        end = segments[-1].end_time if segments else work.head.trigger.time
+        stop = stops[-1] if stops else Stop(reason=StopReason.POWER_LOSS, time=r6(end))
+    manifest = Manifest.build(
+        work.head,
+        segments,
+        stop,
+        journal.of_type(Marker),
+        journal.of_type(Gap),
+        journal.of_type(WallStep),
+        recovery=work.report,
     )
     write_manifest(storage, directory, manifest)
-    return manifest
+    return manifest.to_json()
 
 
 def recover_storage(storage: Storage) -> list[dict[str, Any]]:

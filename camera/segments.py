@@ -27,19 +27,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import deque
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import av
 
+from camera.evidence.journal import Journal
+from camera.evidence.records import CONTAINERS, SEGMENT_PREFIX, Segment, Sync
 from camera.frames import EncodedFrame
-from camera.journal import Journal
 from hal.storage import DurableFile, Storage
 
 PTS_HZ = 90_000
 TIME_BASE = Fraction(1, PTS_HZ)
-CONTAINERS = {"h264": ("mpegts", "ts"), "mjpeg": ("matroska", "mkv")}
 #: Packets each container's muxer keeps back after ``mux()`` returns, until the
 #: next packet (or the trailer) pushes them out; tests/test_recorder.py checks
 #: these against the FFmpeg in use, so a change there fails a test, not a recovery.
@@ -71,22 +69,7 @@ class HashingFile:
         return None
 
 
-@dataclass
-class SegmentInfo:
-    file: str
-    sha256: str
-    bytes: int
-    frames: int
-    first_frame: int
-    last_frame: int
-    start_time: float
-    end_time: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-class Segment:
+class SegmentFile:
     """One open segment file; it always starts on a keyframe."""
 
     def __init__(
@@ -135,7 +118,7 @@ class Segment:
     def sync(self) -> None:
         self._file.sync()
 
-    def progress(self) -> dict[str, Any] | None:
+    def progress(self) -> Sync | None:
         """What the file holds so far (valid right after a sync); None if no whole frame yet.
 
         Only frames the muxer has written count: one it still holds back is
@@ -145,27 +128,27 @@ class Segment:
         if written < 1 or self.first is None:
             return None
         last = self._recent[-1 - self.held_back]
-        return {
-            "file": self.rel.rsplit("/", 1)[-1],
-            "bytes": self._file.bytes_written,
-            "frames": written,
-            "first_frame": self.first.number,
-            "last_frame": last.number,
-            "start_time": self.first.time,
-            "end_time": last.time,
-        }
+        return Sync(
+            file=self.rel.rsplit("/", 1)[-1],
+            bytes=self._file.bytes_written,
+            frames=written,
+            first_frame=self.first.number,
+            last_frame=last.number,
+            start_time=self.first.time,
+            end_time=last.time,
+        )
 
     def abort(self) -> None:
         """Let go of the file without a trailer (storage failed); recovery cuts it back."""
         with contextlib.suppress(OSError):
             self._file.close()
 
-    def close(self) -> SegmentInfo:
+    def close(self) -> Segment:
         self._out.close()
         self._file.sync()
         self._file.close()
         assert self.first is not None and self.last is not None
-        return SegmentInfo(
+        return Segment(
             file=self.rel.rsplit("/", 1)[-1],
             sha256=self._sink.sha256.hexdigest(),
             bytes=self._file.bytes_written,
@@ -200,8 +183,8 @@ class RecordingWriter:
         self.fps = fps
         self.segment_seconds = segment_seconds
         self.sync_interval = sync_interval
-        self.segments: list[SegmentInfo] = []
-        self._open: Segment | None = None
+        self.segments: list[Segment] = []
+        self._open: SegmentFile | None = None
         self._synced_at = 0.0
         #: Device time of the recording's first frame: timestamp 0 in every segment.
         self.origin: float | None = None
@@ -230,25 +213,25 @@ class RecordingWriter:
         if self._open is not None and self._open.last is not None:
             self._sync(self._open)
 
-    def _sync(self, seg: Segment) -> None:
+    def _sync(self, seg: SegmentFile) -> None:
         seg.sync()
         self._synced_at = seg.last.time if seg.last else self._synced_at
         if (progress := seg.progress()) is not None:
-            self.journal.append("sync", progress)
+            self.journal.append(progress)
 
-    def _new_segment(self, origin: float) -> Segment:
+    def _new_segment(self, origin: float) -> SegmentFile:
         _, ext = CONTAINERS[self.codec]
-        rel = f"{self.directory}/segment-{len(self.segments):04d}.{ext}"
-        return Segment(self.storage, rel, self.codec, *self.size, self.fps, origin)
+        rel = f"{self.directory}/{SEGMENT_PREFIX}{len(self.segments):04d}.{ext}"
+        return SegmentFile(self.storage, rel, self.codec, *self.size, self.fps, origin)
 
     def _rotate(self) -> None:
         if self._open is not None:
             info = self._open.close()
-            self.journal.append("segment", info.as_dict())
+            self.journal.append(info)
             self.segments.append(info)
             self._open = None
 
-    def close(self) -> list[SegmentInfo]:
+    def close(self) -> list[Segment]:
         self._rotate()
         return self.segments
 

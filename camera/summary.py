@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from camera.journal import JOURNAL, read_journal
-from camera.manifest import MANIFEST
+from camera.evidence.journal import read_journal_lines
+from camera.evidence.records import JOURNAL, MANIFEST, Head
 
 
 class ProgressBar:
@@ -81,15 +81,14 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
 
 def describe_interrupted(directory: Path) -> dict[str, Any]:
     """A recording that never got its manifest: what its journal's head says, and what to do."""
-    heads = [p for kind, p in read_journal(directory / JOURNAL) if kind == "head"]
+    heads = read_journal_lines(directory / JOURNAL).of_type(Head)
     lines = [f"{directory}: interrupted (a journal but no manifest: power lost or killed)"]
-    try:
-        trigger = heads[0]["trigger"]
+    if heads:
+        trigger = heads[0].trigger
         lines.append(
-            f"  started by {trigger['source']} at {trigger['wall_time']} "
-            f"(device {trigger['time']:.3f} s)"
+            f"  started by {trigger.source} at {trigger.wall_time} (device {trigger.time:.3f} s)"
         )
-    except (IndexError, KeyError, TypeError, ValueError):
+    else:
         lines.append("  its journal has no readable head record")
     lines.append(f"  run `bodycam recover {directory}` to rebuild its manifest from the journal")
     return {"path": str(directory), "manifest": None, "interrupted": True, "text": "\n".join(lines)}
@@ -100,7 +99,7 @@ def describe_recording(directory: Path) -> dict[str, Any]:
     if not os.path.lexists(directory / MANIFEST) and os.path.lexists(directory / JOURNAL):
         return describe_interrupted(directory)
     try:
-        m = json.loads((directory / "manifest.json").read_text())
+        m = json.loads((directory / MANIFEST).read_text())
         duration = m["end_time"] - m["start_time"] + 1 / m["fps"]
         text = (
             f"{m['recording_id']}\n"

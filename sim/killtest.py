@@ -25,11 +25,11 @@ from pathlib import Path
 
 import av
 
+from camera.evidence.journal import read_journal_lines
+from camera.evidence.records import JOURNAL, MANIFEST
+from camera.evidence.verify import verify_recording
 from camera.framecode import read_frame_code
-from camera.journal import JOURNAL, read_journal_lines
-from camera.manifest import MANIFEST
 from camera.recovery import interrupted, recover_storage, tail_name
-from camera.verify import verify_recording
 from hal.storage.local import LocalStorage
 
 #: How often the harness looks at the child's journal (a wait on the child, not a sleep).

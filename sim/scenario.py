@@ -77,6 +77,7 @@ from camera.config import (
     load_config,
 )
 from camera.errors import ConfigError, InputError
+from camera.evidence.records import StopReason
 
 __all__ = [
     "ACTIONS",
@@ -101,7 +102,8 @@ Action = Literal["activate", "deactivate", "pulse", "press", "double_press", "ho
 FaultKind = Literal[
     "storage_full", "storage_stall", "camera_disconnect", "power_loss", "clock_jump"
 ]
-StopReason = Literal["button_hold", "console", "end_of_run", "storage_full", "power_loss"]
+#: The firmware's stop reasons, as the strings a scenario file (and a manifest) holds.
+StopReasonName = Literal[tuple(r.value for r in StopReason)]  # type: ignore[valid-type]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
@@ -283,7 +285,7 @@ class Expect(_Model):
     triggers: list[NonEmpty] | None = None
     pre_event_min: Annotated[float, Field(ge=0)] | None = None
     max_dropped_frames: Count | None = None
-    stop_reasons: list[StopReason] | None = None
+    stop_reasons: list[StopReasonName] | None = None
     markers: Count | None = None
     frames_min: Count | None = None
 

@@ -56,3 +56,66 @@ def test_hal_package_imports_no_backend_eagerly() -> None:
         for name in imports(init, top_level_only=True):
             assert not name.startswith(BACKENDS), f"{init} imports {name}"
             assert not name.startswith(("gpiozero", "cv2", "serial")), f"{init} imports {name}"
+
+
+#: Keys only the on-disk format has: a dict built with one of them outside
+#: camera/evidence/ is a manifest or journal record written by hand.
+RECORD_KEYS = frozenset(
+    {
+        "pre_event_seconds",
+        "pre_event_requested",
+        "pre_event_dropped",
+        "wall_clock_steps",
+        "first_frame",
+        "last_frame",
+        "start_time",
+        "end_time",
+        "wall_time",
+        "sha256",
+        "skipped_journal_lines",
+        "complete_bytes",
+    }
+)
+
+
+def record_keys_written(path: Path) -> list[str]:
+    """Where ``path`` puts a record key into a dict: a literal, ``d[k] = ``, ``dict(k=)``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        keys: list[object] = []
+        if isinstance(node, ast.Dict):
+            keys = [k.value for k in node.keys if isinstance(k, ast.Constant)]
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            keys = [node.slice.value] if isinstance(node.slice, ast.Constant) else []
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in ("dict", "update", "setdefault"):
+                keys = [k.arg for k in node.keywords]
+                keys += [a.value for a in node.args[:1] if isinstance(a, ast.Constant)]
+        found += [f"line {node.lineno}: {k}" for k in keys if k in RECORD_KEYS]
+    return found
+
+
+def test_only_the_evidence_package_builds_on_disk_records() -> None:
+    """Manifest and journal objects are typed records (camera/evidence/records.py), not dicts."""
+    offenders = []
+    for path in sorted((ROOT / "camera").rglob("*.py")):
+        if "evidence" in path.relative_to(ROOT / "camera").parts:
+            continue
+        offenders += [f"{path.relative_to(ROOT)} {hit}" for hit in record_keys_written(path)]
+    assert offenders == []
+
+
+def test_the_record_key_check_sees_a_hand_built_manifest(tmp_path: Path) -> None:
+    source = tmp_path / "x.py"
+    source.write_text(
+        'm = {"pre_event_seconds": 1.0}\nm["sha256"] = ""\nm.update(end_time=2)\n'
+        'dict(first_frame=0)\nok = {"frames": 3}\n'
+    )
+    assert record_keys_written(source) == [
+        "line 1: pre_event_seconds",
+        "line 2: sha256",
+        "line 3: end_time",
+        "line 4: first_frame",
+    ]

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from camera.cli import main
-from camera.journal import JOURNAL
-from camera.manifest import MANIFEST
-from camera.verify import verify_recording
+from camera.evidence.records import JOURNAL, MANIFEST
+from camera.evidence.verify import verify_recording
 from hal.storage.lock import DirectoryLock
 from tests.conftest import make_device
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from camera.cli import default_scenario, main
-from camera.verify import verify_recording
+from camera.evidence.verify import verify_recording
 from sim.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import camera
 from camera.console import TRIGGER_EXPECTED, Console, LineSplitter, format_event
 from camera.errors import BackendError
-from camera.verify import verify_recording
+from camera.evidence.verify import verify_recording
 from hal.serial import Port, open_serial
 from sim.console_pty import PtyMasterPort, open_pty_console
 from sim.device import SimDevice

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from camera.verify import decode_segment, verify_recording
+from camera.evidence.verify import decode_segment, verify_recording
 
 FPS = 30
 

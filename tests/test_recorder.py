@@ -1,7 +1,7 @@
 """The recorder and capture path: gaps by cause, what a sync vouches for, timestamps, memory.
 
 Each test goes through the firmware (or the scenario runner) where it can and
-decodes what was written, frame by frame, with camera/verify.py.
+decodes what was written, frame by frame, with camera/evidence/verify/.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from hypothesis import strategies as st
 from camera.config import load_config
 from camera.encoders.h264 import H264Encoder
 from camera.encoders.mjpeg import MJPEGEncoder
+from camera.evidence.journal import read_journal
+from camera.evidence.records import JOURNAL, MANIFEST
+from camera.evidence.verify import FORMAT_OF_SUFFIX, decode_file, verify_recording
 from camera.firmware import Firmware
 from camera.frames import EncodedFrame
-from camera.journal import JOURNAL, read_journal
-from camera.manifest import MANIFEST
 from camera.recorder import Recorder, VideoFormat
 from camera.ring import RingBuffer
-from camera.segments import CONTAINERS, HELD_BACK, PTS_HZ, Segment
-from camera.verify import FORMAT_OF_SUFFIX, decode_file, verify_recording
+from camera.segments import CONTAINERS, HELD_BACK, PTS_HZ, SegmentFile
 from hal.board import Hal
 from hal.clock import Callback
 from hal.gpio.gpiozero_pins import MockGpio
@@ -123,7 +123,7 @@ def test_sync_progress_claims_only_frames_on_disk(tmp_path: Path, codec: str) ->
     """
     storage = SimStorage(tmp_path)
     storage.makedirs("rec")
-    seg = Segment(storage, "rec/segment-0000.x", codec, 640, 360, FPS, origin=0.0)
+    seg = SegmentFile(storage, "rec/segment-0000.x", codec, 640, 360, FPS, origin=0.0)
     fmt = CONTAINERS[codec][0]
     path = storage.path("rec/segment-0000.x")
     frames = encoded(codec, 8)
@@ -135,16 +135,16 @@ def test_sync_progress_claims_only_frames_on_disk(tmp_path: Path, codec: str) ->
         progress = claims[-1]
         data = path.read_bytes()
         cut = tmp_path / "cut"
-        cut.write_bytes(data[: progress["bytes"]] if progress else b"")
+        cut.write_bytes(data[: progress.bytes] if progress else b"")
         with cut.open("rb") as f:
             decoded = decode_file(f, fmt)
         codes = [d.code for d in decoded.frames]
         if progress is None:
             assert codes == []
             continue
-        assert codes == list(range(progress["first_frame"], progress["last_frame"] + 1))
-        assert progress["frames"] == len(codes)
-        assert progress["end_time"] == frames[codes[-1]].time
+        assert codes == list(range(progress.first_frame, progress.last_frame + 1))
+        assert progress.frames == len(codes)
+        assert progress.end_time == frames[codes[-1]].time
     assert sum(c is None for c in claims) == HELD_BACK[fmt]
     seg.close()
 
@@ -522,10 +522,10 @@ def test_gaps_partition_missing_frames_by_cause(
     assert recording is not None and recording.seen is not None
     last = recording.seen.number
     declared: dict[int, str] = {}
-    for g in recording.gaps:
-        for k in range(g["first_frame"], g["first_frame"] + g["frames"]):
+    for g in recording.all_gaps:
+        for k in range(g.first_frame, g.first_frame + g.frames):
             assert k not in declared
-            declared[k] = g["cause"]
+            declared[k] = g.cause
     expected = {
         n: {"camera": "camera", "skip": "encoder_backlog"}[fate]
         for n, fate in enumerate(fates)

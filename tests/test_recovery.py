@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from camera.cli import main
-from camera.journal import JOURNAL, read_journal_lines
+from camera.evidence.journal import read_journal_lines
+from camera.evidence.records import JOURNAL
+from camera.evidence.verify import Prefix, verify_recording
 from camera.recovery import RecoveryError, interrupted, recover_recording, recover_storage
-from camera.verify import Prefix, verify_recording
 from hal.storage.local import LocalStorage
 from sim.killtest import check_recovered, on_disk_codes, run_trials, vouched_frames
 from tests.conftest import make_device

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from camera.verify import verify_recording
+from camera.evidence.verify import verify_recording
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from camera.verify import verify_recording
+from camera.evidence.verify import verify_recording
 from sim.runner import RunResult, run_scenario
 from sim.scenario import parse_scenario
 from sim.waveforms import scenario_edges

@@ -30,8 +30,8 @@ from typing import Any, BinaryIO
 import av
 import pytest
 
-from camera.manifest import MANIFEST
-from camera.verify import Report, verify_recording
+from camera.evidence.records import MANIFEST
+from camera.evidence.verify import Report, verify_recording
 from sim.runner import run_scenario
 from sim.scenario import parse_scenario
 

@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from camera.cli import main
-from camera.manifest import MANIFEST
-from camera.verify import REQUIRED, Report, verify_recording
+from camera.evidence.records import MANIFEST
+from camera.evidence.verify import REQUIRED, Report, verify_recording
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 

@@ -12,24 +12,54 @@ Each line carries a crc32 of its record (``{"sync": {...}, "crc32": "..."}``)
 because a damaged line can still be valid JSON (a flipped digit in a byte
 count): without the checksum recovery would trust a wrong size and cut, or
 describe, a segment by it. A line that does not parse, fails its checksum or
-lacks the fields its kind needs is skipped and reported by line number, never
-taken as the end of the journal: the lines after it still vouch for evidence.
-Journals written before the checksum (no line has one) are still read.
+lacks the fields its kind's record needs is skipped and reported by line
+number, never taken as the end of the journal: the lines after it still vouch
+for evidence. Journals written before the checksum (no line has one) are
+still read.
+
+Records are the typed ones of :mod:`camera.evidence.records`: written with
+their ``to_json`` and, once a line passed :data:`FIELDS`, read back with
+their ``from_json`` (:meth:`JournalContents.of_type`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
+from camera.evidence.records import (
+    JOURNAL,
+    Gap,
+    GapCause,
+    Head,
+    Marker,
+    Segment,
+    Stop,
+    StopReason,
+    Sync,
+    WallStep,
+)
 from hal.storage import Storage
 
-JOURNAL = "journal.jsonl"
 CRC = "crc32"
+JournalRecord = Head | Sync | Segment | Marker | Gap | WallStep | Stop
+#: Each line's kind (its one key) and the record it holds.
+KINDS: dict[str, type[JournalRecord]] = {
+    "head": Head,
+    "sync": Sync,
+    "segment": Segment,
+    "marker": Marker,
+    "gap": Gap,
+    "wall_step": WallStep,
+    "stop": Stop,
+}
+_KIND_OF = {cls: kind for kind, cls in KINDS.items()}
+R = TypeVar("R", Head, Sync, Segment, Marker, Gap, WallStep, Stop)
 
 
 def _record_bytes(kind: str, payload: Any) -> bytes:
@@ -49,8 +79,9 @@ class Journal:
     def __init__(self, storage: Storage, directory: str) -> None:
         self._file = storage.open_append(f"{directory}/{JOURNAL}")
 
-    def append(self, kind: str, payload: Any) -> None:
+    def append(self, record: JournalRecord) -> None:
         """One record, durable before this returns."""
+        kind, payload = _KIND_OF[type(record)], record.to_json()
         line = json.dumps({kind: payload, CRC: crc_of(kind, payload)}) + "\n"
         self._file.write(line.encode())
         self._file.sync()
@@ -68,6 +99,10 @@ def _is_time(v: Any) -> bool:
     return type(v) in (int, float) and v >= 0
 
 
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
 def _is_text(v: Any) -> bool:
     return isinstance(v, str) and v != ""
 
@@ -77,6 +112,21 @@ def _is_file(v: Any) -> bool:
 
 
 Check = Callable[[Any], bool]
+
+
+def _one_of(values: type[StopReason] | type[GapCause]) -> Check:
+    return lambda v: isinstance(v, str) and v in set(values)
+
+
+def _fields_ok(obj: Any, need: dict[str, Check], may: dict[str, Check] | None = None) -> bool:
+    """``obj`` is an object with every ``need`` field good, and any ``may`` field present good."""
+    return (
+        isinstance(obj, dict)
+        and all(key in obj and ok(obj[key]) for key, ok in need.items())
+        and all(ok(obj[key]) for key, ok in (may or {}).items() if key in obj)
+    )
+
+
 _SPAN: dict[str, Check] = {
     "file": _is_file,
     "bytes": _is_int,
@@ -86,8 +136,18 @@ _SPAN: dict[str, Check] = {
     "start_time": _is_time,
     "end_time": _is_time,
 }
-#: The fields recovery relies on, per kind. A record without them is as
-#: unreadable as a torn line (an old journal has no checksum to catch it).
+_GAP: dict[str, Check] = {
+    "start": _is_time,
+    "end": _is_time,
+    "first_frame": _is_int,
+    "frames": _is_int,
+    "cause": _one_of(GapCause),
+}
+_DETAIL: dict[str, Check] = {"detail": lambda v: isinstance(v, str)}
+_TRIGGER: dict[str, Check] = {"source": _is_text, "time": _is_time, "wall_time": _is_text}
+#: The fields each kind's record needs, so that ``from_json`` can build it. A
+#: record without them is as unreadable as a torn line (an old journal has no
+#: checksum to catch it).
 FIELDS: dict[str, dict[str, Check]] = {
     "head": {
         "format": _is_text,
@@ -97,15 +157,20 @@ FIELDS: dict[str, dict[str, Check]] = {
         "width": _is_int,
         "height": _is_int,
         "fps": lambda v: type(v) in (int, float) and v > 0,
-        "trigger": lambda v: isinstance(v, dict) and _is_time(v.get("time")),
+        "trigger": lambda v: _fields_ok(v, _TRIGGER, _DETAIL),
         "pre_event_requested": _is_time,
     },
     "sync": _SPAN,
     "segment": {**_SPAN, "sha256": _is_text},
     "marker": {"source": _is_text, "time": _is_time},
-    "gap": {"first_frame": _is_int, "frames": _is_int},
-    "wall_step": {"time": _is_time},
-    "stop": {"reason": _is_text, "time": _is_time},
+    "gap": _GAP,
+    "wall_step": {"time": _is_time, "seconds": _is_number},
+    "stop": {"reason": _one_of(StopReason), "time": _is_time},
+}
+#: Fields a kind may lack (journals of older firmware), checked when present.
+OPTIONAL: dict[str, dict[str, Check]] = {
+    "head": {"pre_event_dropped": lambda v: v is None or _fields_ok(v, _GAP)},
+    "marker": _DETAIL,
 }
 
 
@@ -124,7 +189,12 @@ class JournalContents:
     why: dict[int, str] = field(default_factory=dict)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
+        """The payloads of one kind, as JSON (for tools and tests)."""
         return [r.payload for r in self.records if r.kind == kind]
+
+    def of_type(self, cls: type[R]) -> list[R]:
+        """The records of one kind, typed; every field they need was checked on reading."""
+        return [cls.from_json(p) for p in self.of(_KIND_OF[cls])]
 
 
 def _no_constants(name: str) -> Any:
@@ -148,9 +218,7 @@ def _parse(line: bytes) -> tuple[str, dict[str, Any], bool] | str:
     fields = FIELDS.get(kind)
     if fields is None:
         return f"unknown record kind {kind!r}"[:80]
-    if not isinstance(payload, dict) or not all(
-        key in payload and ok(payload[key]) for key, ok in fields.items()
-    ):
+    if not _fields_ok(payload, fields, OPTIONAL.get(kind)):
         return f"{kind} record lacks the fields it needs"
     return kind, payload, crc is not None
 

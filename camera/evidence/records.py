@@ -1,0 +1,368 @@
+"""The on-disk format's records (SPEC 7): one typed class per object a recording writes.
+
+Manifest, segments, gaps, markers, trigger, stop, wall-clock steps and what
+recovery did were dicts of strings built in five modules; a key spelled
+twice could drift. Each is a dataclass here, and its ``to_json`` is the
+object exactly as it goes on disk: keys in field order, a field marked
+:data:`OPTIONAL` left out while it is None, enums as their values, nested
+records as objects. So a field is added in one place, in the place it is
+written, and every writer (a normal stop, recovery, the journal) follows.
+
+Values are kept as given: no rounding, no int/float coercion. The recorder
+rounds device times with :func:`r6` where it always has (segment times are
+the frames' own), and a record read back from the journal (``from_json``)
+writes the bytes it was read from; byte-identical runs depend on both.
+
+``from_json`` trusts its input: it is for the journal, whose reader checks
+every field first. ``verify`` never uses it; it checks raw manifest JSON
+against its own rules, since a manifest under test may be hostile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum, StrEnum
+from types import MappingProxyType
+from typing import Any, Self
+
+FORMAT = "bodycam-recording/1"
+MANIFEST = "manifest.json"
+JOURNAL = "journal.jsonl"
+#: Segment files are named ``segment-NNNN.<ext>`` (and ``.tail`` after recovery).
+SEGMENT_PREFIX = "segment-"
+TAIL_SUFFIX = ".tail"
+#: Container format and file extension of each codec's segments: H.264 in
+#: MPEG-TS, MJPEG in Matroska, both readable up to the last complete packet.
+CONTAINERS = {"h264": ("mpegts", "ts"), "mjpeg": ("matroska", "mkv")}
+
+
+def r6(x: float) -> float:
+    """Times in manifests: microseconds are plenty, and stable across platforms."""
+    return round(x, 6)
+
+
+class StopReason(StrEnum):
+    """Why a recording stopped (SPEC 7); the manifest's ``stop.reason``."""
+
+    BUTTON_HOLD = "button_hold"
+    CONSOLE = "console"
+    END_OF_RUN = "end_of_run"
+    STORAGE_FULL = "storage_full"
+    POWER_LOSS = "power_loss"
+
+
+class GapCause(StrEnum):
+    """Why frames are missing: only ``camera`` frames were never the firmware's to drop."""
+
+    CAMERA = "camera"
+    WRITER_BACKLOG = "writer_backlog"
+    ENCODER_BACKLOG = "encoder_backlog"
+
+
+#: Field metadata: the key is left out of the JSON while the value is None
+#: (``field(default=None, metadata=OPTIONAL)``).
+OPTIONAL = MappingProxyType({"optional": True})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_json()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Record:
+    """Base of the records: JSON in field order, and back from trusted JSON."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is None and f.metadata.get("optional"):
+                continue
+            out[f.name] = _plain(value)
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        """From a checked journal payload; keys the record does not know are dropped."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trigger(Record):
+    """What started the recording; ``detail`` qualifies a console trigger."""
+
+    source: str
+    detail: str | None = field(default=None, metadata=OPTIONAL)
+    time: float
+    wall_time: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop(Record):
+    reason: StopReason
+    time: float
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        return cls(reason=StopReason(d["reason"]), time=d["time"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Marker(Record):
+    """A start gesture during a recording: a moment the officer flagged."""
+
+    source: str
+    detail: str | None = field(default=None, metadata=OPTIONAL)
+    time: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gap(Record):
+    """Frames ``first_frame .. first_frame + frames - 1`` are missing, and why."""
+
+    start: float
+    end: float
+    first_frame: int
+    frames: int
+    cause: GapCause
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        return cls(
+            start=d["start"],
+            end=d["end"],
+            first_frame=d["first_frame"],
+            frames=d["frames"],
+            cause=GapCause(d["cause"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreEventDropped(Record):
+    """The oldest pre-event frames given up to the writer backlog bound (not in the recording)."""
+
+    start: float
+    end: float
+    first_frame: int
+    frames: int
+    cause: GapCause
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        return cls(
+            start=d["start"],
+            end=d["end"],
+            first_frame=d["first_frame"],
+            frames=d["frames"],
+            cause=GapCause(d["cause"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WallStep(Record):
+    """A wall-clock correction: UTC stamps after ``time`` differ by ``seconds``."""
+
+    time: float
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sync(Record):
+    """What an open segment held at an fsync: recovery may cut it back to ``bytes``."""
+
+    file: str
+    bytes: int
+    frames: int
+    first_frame: int
+    last_frame: int
+    start_time: float
+    end_time: float
+
+    def closed(self, sha256: str) -> Segment:
+        """The segment as it stands when cut back to this sync."""
+        return Segment(
+            file=self.file,
+            sha256=sha256,
+            bytes=self.bytes,
+            frames=self.frames,
+            first_frame=self.first_frame,
+            last_frame=self.last_frame,
+            start_time=self.start_time,
+            end_time=self.end_time,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment(Record):
+    """A closed segment file: its bytes' sha256, and the frames and times it holds."""
+
+    file: str
+    sha256: str
+    bytes: int
+    frames: int
+    first_frame: int
+    last_frame: int
+    start_time: float
+    end_time: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tail(Record):
+    """Bytes of ``segment`` past ``offset`` (its last sync), kept beside it by recovery."""
+
+    file: str
+    segment: str
+    offset: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShortSegment(Record):
+    """A segment shorter than the journal says; its whole frames end at ``complete_bytes``."""
+
+    file: str
+    bytes: int
+    journal_bytes: int
+    journal_frames: int
+    frames: int
+    complete_bytes: int
+
+
+@dataclass(slots=True, kw_only=True)
+class RecoveryInfo(Record):
+    """The manifest's ``recovery`` entry: what recovery did. Filled in as it goes."""
+
+    skipped_journal_lines: list[int] = field(default_factory=list)
+    tails: list[Tail] = field(default_factory=list)
+    short_segments: list[ShortSegment] = field(default_factory=list)
+    unclosed_segments: list[str] = field(default_factory=list)
+    missing_segments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Head(Record):
+    """What is known when a recording starts: the journal's first record."""
+
+    format: str
+    device_id: str
+    recording_id: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    trigger: Trigger
+    pre_event_requested: float
+    #: None, and written as null, also for journals from before the backlog bound.
+    pre_event_dropped: PreEventDropped | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        dropped = d.get("pre_event_dropped")
+        return cls(
+            format=d["format"],
+            device_id=d["device_id"],
+            recording_id=d["recording_id"],
+            codec=d["codec"],
+            width=d["width"],
+            height=d["height"],
+            fps=d["fps"],
+            trigger=Trigger.from_json(d["trigger"]),
+            pre_event_requested=d["pre_event_requested"],
+            pre_event_dropped=None if dropped is None else PreEventDropped.from_json(dropped),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest(Record):
+    """``manifest.json``: its fields, in this order, are the file's keys (SPEC 7)."""
+
+    format: str
+    device_id: str
+    recording_id: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    trigger: Trigger
+    #: Trigger time minus the first frame's; negative when the trigger came
+    #: before the first frame after boot.
+    pre_event_seconds: float
+    pre_event_requested: float
+    pre_event_dropped: PreEventDropped | None
+    start_time: float
+    end_time: float
+    stop: Stop
+    frames: int
+    first_frame: int | None
+    last_frame: int | None
+    #: Dropped by the firmware (writer or encoder backlog); frames the sensor
+    #: never delivered are in ``gaps`` with cause "camera" but were not dropped.
+    dropped_frames: int
+    gaps: tuple[Gap, ...]
+    markers: tuple[Marker, ...]
+    #: Wall-clock corrections during the recording: UTC stamps before and
+    #: after a step differ by it; device times (and frame order) do not.
+    wall_clock_steps: tuple[WallStep, ...]
+    segments: tuple[Segment, ...]
+    #: Only in a manifest rebuilt after an interruption: what recovery did.
+    recovery: RecoveryInfo | None = field(default=None, metadata=OPTIONAL)
+
+    @classmethod
+    def build(
+        cls,
+        head: Head,
+        segments: Sequence[Segment],
+        stop: Stop,
+        markers: Iterable[Marker],
+        gaps: Iterable[Gap],
+        wall_clock_steps: Iterable[WallStep] = (),
+        recovery: RecoveryInfo | None = None,
+    ) -> Manifest:
+        """The manifest from a recording's head (known at start) and what was written.
+
+        One function for a normal stop and for recovery after a power cut, so
+        both produce the same shape from the same facts.
+        """
+        first = segments[0] if segments else None
+        last = segments[-1] if segments else None
+        trigger_time = head.trigger.time
+        start_time = first.start_time if first else trigger_time
+        gaps = tuple(gaps)
+        return cls(
+            format=head.format,
+            device_id=head.device_id,
+            recording_id=head.recording_id,
+            codec=head.codec,
+            width=head.width,
+            height=head.height,
+            fps=head.fps,
+            trigger=head.trigger,
+            pre_event_seconds=r6(trigger_time - start_time),
+            pre_event_requested=head.pre_event_requested,
+            pre_event_dropped=head.pre_event_dropped,
+            start_time=r6(start_time),
+            end_time=r6(last.end_time) if last else r6(start_time),
+            stop=stop,
+            frames=sum(s.frames for s in segments),
+            first_frame=first.first_frame if first else None,
+            last_frame=last.last_frame if last else None,
+            dropped_frames=sum(g.frames for g in gaps if g.cause != GapCause.CAMERA),
+            gaps=gaps,
+            markers=tuple(markers),
+            wall_clock_steps=tuple(wall_clock_steps),
+            segments=tuple(segments),
+            recovery=recovery,
+        )
+
+
+#: The manifest's keys in file order (``recovery`` only after an interruption).
+ORDER = tuple(f.name for f in fields(Manifest))

@@ -1,0 +1,117 @@
+"""Checking recordings: hashes, decodability, continuity, timing.
+
+The tamper and damage check an investigator (or CI) runs on what the camera
+wrote: every segment's sha256 and size against the manifest, every segment
+decodes from a keyframe, the SPEC section 8 frame codes (when the stream
+carries them) run without gaps or duplicates except where the manifest
+declares a gap, timestamps follow capture spacing, the manifest's totals add
+up, and no segment on disk is missing from the manifest.
+
+Everything under test here may be damaged or hostile: a torn card, a flipped
+bit, an edited manifest. So the verifier treats the manifest as evidence to
+check, never as instructions: its fields are validated before use, segment
+names that point outside the recording are refused, files are opened without
+blocking and must be regular files, and decoding is bounded by what the
+manifest and the file size allow. Every finding is one human line in
+``Report.problems``; ``verify_recording`` does not raise.
+
+One module per concern: :mod:`.files` (reading untrusted files),
+:mod:`.decode` (pictures and frame codes), :mod:`.rules` (the manifest's
+fields and totals), :mod:`.continuity` (frames and times across segments),
+:mod:`.segment` (one listed segment), :mod:`.recovery` (what recovery did).
+:func:`_verify` runs them in order; a new concern is a module and a step there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from camera.evidence.records import JOURNAL, MANIFEST
+from camera.evidence.verify.continuity import Continuity
+from camera.evidence.verify.decode import Decoded, DecodedFrame, Prefix, decode_file, decode_segment
+from camera.evidence.verify.files import (
+    FORMAT_OF_SUFFIX,
+    Unreadable,
+    load_manifest,
+    open_regular,
+    unlisted_segments,
+)
+from camera.evidence.verify.findings import Report, show
+from camera.evidence.verify.recovery import check_recovery
+from camera.evidence.verify.rules import LIST, REQUIRED, check_manifest
+from camera.evidence.verify.segment import check_segment
+
+__all__ = [
+    "FORMAT_OF_SUFFIX",
+    "REQUIRED",
+    "Decoded",
+    "DecodedFrame",
+    "Prefix",
+    "Report",
+    "Unreadable",
+    "decode_file",
+    "decode_segment",
+    "open_regular",
+    "verify_recording",
+]
+
+
+def _interrupted(directory: Path) -> str | None:
+    """Why a recording has no manifest to check, if it never reached one (not damage)."""
+    if os.path.lexists(directory / MANIFEST) or not os.path.lexists(directory / JOURNAL):
+        return None
+    # The manifest is written at the stop, and this recording never reached
+    # one (power cut, kill). Say so, and how to finish it.
+    return (
+        f"{MANIFEST} missing, {JOURNAL} present: interrupted before its manifest was "
+        "written (power lost or the firmware killed while recording); "
+        f"run `bodycam recover {directory}` to rebuild it from the journal"
+    )
+
+
+def _verify(directory: Path, report: Report) -> None:
+    """The checks, in order; each later one relies only on what earlier ones validated."""
+    problems = report.problems
+    if (why := _interrupted(directory)) is not None:
+        problems.append(why)
+        return
+    # 1. The manifest: readable, then its fields and totals (rules).
+    try:
+        m = load_manifest(directory)
+    except Unreadable as exc:
+        problems.append(f"{MANIFEST} {exc}")
+        return
+    checked = check_manifest(m, problems)
+    if checked is None:
+        return
+    expect, segments = checked
+    # 2. What recovery did: its tails on disk, where short segments' whole frames end.
+    complete, tails = check_recovery(directory, m, problems)
+    # 3. Each listed segment: bytes and hash, pictures, continuity across segments.
+    run = Continuity(start_time=segments[0]["start_time"] if segments else None)
+    for seg in segments:
+        check_segment(directory, seg, expect, run, report, complete.get(seg["file"]))
+    # 4. Nothing on disk that the manifest does not account for.
+    if LIST.ok(m.get("segments")):
+        names = [s.get("file") for s in m["segments"] if isinstance(s, dict)]
+        listed = {name for name in names if isinstance(name, str)}
+        problems += unlisted_segments(directory, listed | tails)
+
+
+def verify_recording(directory: Path | str) -> Report:
+    """Check one recording directory; every finding is a line in ``report.problems``.
+
+    Never raises (KeyboardInterrupt aside). The last-resort handler turns a
+    verifier bug into an "internal error" finding instead of a traceback, so
+    a damaged recording can never look like a crash of the tool; the fuzz
+    tests assert it is never reached.
+    """
+    report = Report(Path(directory))
+    try:
+        _verify(report.path, report)
+    except Exception as exc:
+        report.problems.append(
+            f"internal error while verifying: {type(exc).__name__}: {show(str(exc))}"
+        )
+    return report
