@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     recover = sub.add_parser("recover", help="repair recordings interrupted by power loss")
     recover.add_argument("paths", nargs="+", metavar="PATH")
 
+    provision = sub.add_parser("provision", help="create the device key (SPEC 12)")
+    provision.add_argument("--config", help="device config TOML (default: built-in defaults)")
+    provision.add_argument(
+        "--key-file", help="private key path (default: the config's device.key_file)"
+    )
+    provision.add_argument("--force", action="store_true", help="replace an existing key")
+
     scenario = sub.add_parser("scenario", help="scenario files")
     ssub = scenario.add_subparsers(dest="scenario_command", required=True, parser_class=_Parser)
     check = ssub.add_parser("check", help="validate a scenario file")
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "recover": cmd_recover,
             "bench": cmd_bench,
             "scenario": cmd_scenario,
+            "provision": cmd_provision,
         }[args.command]
         return handler(args)
     except (InputError, StorageLockError) as exc:
@@ -228,7 +236,7 @@ def _no_recordings(paths: list[str]) -> UsageError:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from camera.verify import verify_recording
+    from camera.evidence.verify import verify_recording
 
     found = find_recordings(args.paths)
     if not found.recordings:
@@ -399,6 +407,69 @@ def cmd_recover(args: argparse.Namespace) -> int:
     if done == failed == 0:
         print("nothing to recover")
     return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    """Create the device key, export its public half beside the recordings, audit it.
+
+    Everything that could refuse is checked before the key is written, so a
+    refusal leaves the device as it was.
+    """
+    from camera.config import load_config
+    from camera.evidence.audit import AuditLog
+    from camera.evidence.keys import (
+        DeviceKeyError,
+        export_public_key,
+        generate_key,
+        public_key_path,
+        save_key,
+    )
+    from hal.clock.monotonic import MonotonicClock
+    from hal.storage.local import LocalStorage
+
+    config = load_config(args.config)
+    key_path = Path(args.key_file or config.device.key_file)
+    storage = LocalStorage(config.device.storage)
+    public = public_key_path(storage.root, config.device.id)
+    if not args.force:
+        if key_path.exists():
+            raise DeviceKeyError(
+                f"{key_path}: a device key already exists (recordings it signed verify only "
+                "with it); pass --force to replace it"
+            )
+        if public.exists():
+            raise DeviceKeyError(
+                f"{public}: this storage already holds the public key of another device key "
+                "(its recordings were signed by it); pass --force to provision a new key "
+                "(the old public key is kept beside it)"
+            )
+    try:
+        storage.makedirs("")
+    except OSError as exc:
+        raise DeviceKeyError(f"{storage.root}: cannot create: {exc.strerror or exc}") from None
+    if not os.access(storage.root, os.W_OK):
+        raise DeviceKeyError(f"{storage.root}: storage directory is not writable")
+    storage.lock()  # a running firmware appends to the same audit log
+    try:
+        key = generate_key()
+        save_key(key, key_path, force=args.force)
+        public, kept = export_public_key(storage, config.device.id, key, replace=args.force)
+        utc = MonotonicClock().wall(0.0)  # provisioning runs outside the firmware's clock
+        fields: dict[str, Any] = {"key_id": key.key_id, "public_key": public.name}
+        if kept is not None:
+            fields["replaced_public_key"] = kept.name
+        with AuditLog(storage, key) as audit:
+            audit.append("key_provisioned", None, utc, **fields)
+            audit.checkpoint(None, utc, "provision")
+    finally:
+        storage.unlock()
+    print(f"device key {key.key_id}")
+    print(f"  private key: {key_path} (mode 0600; keep it off the storage card)")
+    print(f"  public key:  {public}")
+    if kept is not None:
+        print(f"  previous public key kept as {kept} (recordings it signed verify with it)")
+    print(f"  audit log:   {audit.path}")
+    return EXIT_OK
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:

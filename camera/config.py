@@ -162,6 +162,9 @@ class DeviceConfig(_Model):
     id: Annotated[str, AfterValidator(_device_id)] = "BWC-0001"
     storage: NonEmpty = "recordings"
     board: Literal["sim", "pi"] = "sim"
+    # The private key (SPEC 12): outside the storage directory, so a card
+    # handed over with its recordings never carries the key that signed them.
+    key_file: NonEmpty = "/etc/bodycam/device.key"
 
 
 class HalConfig(_Model):

@@ -28,7 +28,10 @@ class DurableFile:
         self._guard = guard
         mode = os.O_APPEND if append else os.O_TRUNC
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
-        self.bytes_written = 0
+        #: The file's size as far as this writer knows: what a sync makes durable.
+        #: Appending starts from what is already there, so a simulated power cut
+        #: keeps earlier boots' lines instead of cutting the file back to zero.
+        self.bytes_written = os.fstat(self._fd).st_size if append else 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data)
