@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from camera.encoders.h264 import H264Encoder
-from camera.evidence import annexb, svf
+from camera.evidence import annexb, svf, svf_check, svf_parse
 
 DATA = Path(__file__).parent / "data" / "svf"
 KEY = ec.derive_private_key(0xB0D1CA, ec.SECP256R1())
@@ -104,12 +104,14 @@ def flip_slice(au: bytes, which: int = 0) -> bytes:
 
 
 def svf_seis(data: bytes) -> list[tuple[int, memoryview]]:
-    return [(o, n) for o, n in annexb.iter_nals(data) if svf.is_svf_sei(n)]
+    return [(o, n) for o, n in annexb.iter_nals(data) if svf_parse.is_svf_sei(n)]
 
 
 def without_seis(data: bytes) -> bytes:
     return b"".join(
-        annexb.START_CODE + bytes(n) for _, n in annexb.iter_nals(data) if not svf.is_svf_sei(n)
+        annexb.START_CODE + bytes(n)
+        for _, n in annexb.iter_nals(data)
+        if not svf_parse.is_svf_sei(n)
     )
 
 
@@ -123,7 +125,7 @@ def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def test_signed_clip_with_close_validates_every_frame(clip: Clip) -> None:
-    result = svf.validate(full(clip), KEY.public_key())
+    result = svf_check.validate(full(clip), KEY.public_key())
     assert result.ok, result.findings
     assert [g.status for g in result.gops] == ["OK"] * 4
     assert [g.gop_counter for g in result.gops] == [1, 2, 3, 4]
@@ -158,7 +160,7 @@ def test_seal_carries_counter_link_and_slice_hashes(clip: Clip) -> None:
 
 
 def test_gop_timestamps_span_from_its_idr_to_the_next(clip: Clip) -> None:
-    result = svf.validate(full(clip))
+    result = svf_check.validate(full(clip))
     assert [g.timestamps for g in result.gops] == [
         (wall_us(0), wall_us(30)),
         (wall_us(30), wall_us(60)),
@@ -170,7 +172,7 @@ def test_gop_timestamps_span_from_its_idr_to_the_next(clip: Clip) -> None:
 def test_without_wall_time_there_are_no_timestamps(clip: Clip) -> None:
     signer = svf.StreamSigner(KEY, PRODUCT)
     data = b"".join(signer.sign(au, None)[0] for au in clip.raw)
-    assert [g.timestamps for g in svf.validate(data).gops[:3]] == [None, None, None]
+    assert [g.timestamps for g in svf_check.validate(data).gops[:3]] == [None, None, None]
 
 
 def test_signing_is_deterministic(clip: Clip) -> None:
@@ -192,7 +194,7 @@ def test_signer_rejects_a_non_ec_key_and_overlong_product_info() -> None:
 def test_unsigned_before_the_first_idr_and_stream_without_close(clip: Clip) -> None:
     signer = svf.StreamSigner(KEY, PRODUCT)
     data = b"".join(signer.sign(au, None)[0] for au in clip.raw[5:])  # starts mid-GOP
-    result = svf.validate(data)
+    result = svf_check.validate(data)
     assert result.ok, result.findings
     assert result.gops[-1].status == "UNSIGNED"
     assert result.unsigned_frames == tuple(range(25)) + tuple(range(85, 95))
@@ -204,7 +206,7 @@ def test_unsigned_before_the_first_idr_and_stream_without_close(clip: Clip) -> N
 def test_flipped_bit_in_a_p_slice_names_the_frame_and_gop(clip: Clip) -> None:
     damaged = units(clip)
     damaged[47] = flip_slice(damaged[47])
-    result = svf.validate(b"".join(damaged))
+    result = svf_check.validate(b"".join(damaged))
     assert result.status == "NOT_OK"
     assert [g.status for g in result.gops] == ["OK", "NOT_OK", "OK", "OK"]
     assert result.gops[1].reason == "frame 47 of GOP 1: slice hash not in the signed list"
@@ -216,13 +218,14 @@ def test_flipped_bit_in_a_second_slice_names_its_frame(clip: Clip) -> None:
     frame = next(i for i in range(31, 60) if len(slices(clip.aus[i])) > 1)
     damaged = units(clip)
     damaged[frame] = flip_slice(damaged[frame], 1)
-    assert svf.validate(b"".join(damaged)).gops[1].reason.startswith(f"frame {frame} of GOP 1")
+    reason = svf_check.validate(b"".join(damaged)).gops[1].reason
+    assert reason.startswith(f"frame {frame} of GOP 1")
 
 
 def test_flipped_bit_in_an_idr_fails_its_gop_and_the_link(clip: Clip) -> None:
     damaged = units(clip)
     damaged[60] = flip_slice(damaged[60])
-    result = svf.validate(b"".join(damaged))
+    result = svf_check.validate(b"".join(damaged))
     assert result.gops[2].status == "NOT_OK"
     assert result.gops[2].reason.startswith("frame 60 of GOP 2: IDR slice hash")
     assert "linked hash does not match the IDR of GOP 2" in result.gops[3].reason
@@ -230,7 +233,7 @@ def test_flipped_bit_in_an_idr_fails_its_gop_and_the_link(clip: Clip) -> None:
 
 def test_a_cut_out_gop_is_not_ok(clip: Clip) -> None:
     whole = units(clip)
-    result = svf.validate(b"".join(whole[:30] + whole[60:]))
+    result = svf_check.validate(b"".join(whole[:30] + whole[60:]))
     assert result.status == "NOT_OK"
     assert any("signs frames that are not in this stream" in p for p in result.problems)
     assert result.gops[0].reason == "GOP 0: no signature (its SEI is missing)"
@@ -239,7 +242,7 @@ def test_a_cut_out_gop_is_not_ok(clip: Clip) -> None:
 
 def test_gops_in_the_wrong_order_are_not_ok(clip: Clip) -> None:
     whole = units(clip)
-    result = svf.validate(b"".join(whole[:30] + whole[60:90] + whole[30:60] + whole[90:]))
+    result = svf_check.validate(b"".join(whole[:30] + whole[60:90] + whole[30:60] + whole[90:]))
     assert result.status == "NOT_OK"
     assert "gop_counter 3 does not follow 1 of GOP 0" in result.gops[1].reason
     assert "linked hash does not match the IDR of GOP 0" in result.gops[1].reason
@@ -248,7 +251,7 @@ def test_gops_in_the_wrong_order_are_not_ok(clip: Clip) -> None:
 
 def test_one_removed_frame_is_missing_not_altered(clip: Clip) -> None:
     data = b"".join(clip.aus[:40] + clip.aus[41:])
-    result = svf.validate(data)
+    result = svf_check.validate(data)
     assert result.status == "MISSING"
     assert result.gops[1].status == "MISSING"
     n = len(clip.seals[40].hashes)
@@ -258,14 +261,14 @@ def test_one_removed_frame_is_missing_not_altered(clip: Clip) -> None:
 def test_swapped_and_duplicated_frames_are_not_ok(clip: Clip) -> None:
     aus = list(clip.aus)
     aus[40], aus[41] = aus[41], aus[40]
-    assert svf.validate(b"".join(aus)).gops[1].status == "NOT_OK"
+    assert svf_check.validate(b"".join(aus)).gops[1].status == "NOT_OK"
     doubled = [*clip.aus[:50], clip.aus[49], *clip.aus[50:]]
-    result = svf.validate(b"".join(doubled))
+    result = svf_check.validate(b"".join(doubled))
     assert result.gops[1].reason.startswith("frame 50 of GOP 1: slice hash not in the signed list")
 
 
 def test_stripped_seis_mean_no_signature_at_all(clip: Clip) -> None:
-    result = svf.validate(without_seis(full(clip)), KEY.public_key())
+    result = svf_check.validate(without_seis(full(clip)), KEY.public_key())
     assert result.status == "NOT_SIGNED"
     assert result.problems == ("no signature at all: the stream carries no signed-video SEI",)
     assert result.unsigned_frames == tuple(range(FRAMES))
@@ -276,7 +279,7 @@ def test_a_forged_signature_byte_is_not_ok(clip: Clip) -> None:
     data = bytearray(full(clip))
     offset, nal = svf_seis(bytes(data))[1]
     data[offset + len(nal) - 10] ^= 0x01  # inside the DER signature
-    result = svf.validate(bytes(data))
+    result = svf_check.validate(bytes(data))
     assert result.status == "NOT_OK"
     assert result.gops[1].reason == f"GOP 1: SEI at byte {offset}: its signature does not verify"
     assert [g.status for g in result.gops] == ["OK", "NOT_OK", "OK", "OK"]
@@ -287,28 +290,28 @@ def test_a_forged_document_byte_is_not_ok(clip: Clip) -> None:
     offset, nal = svf_seis(bytes(data))[0]
     position = bytes(nal).find(b"Example Police Gear")
     data[offset + position] ^= 0x20  # manufacturer text: signed, not hashed into the GOP
-    assert "its signature does not verify" in svf.validate(bytes(data)).gops[0].reason
+    assert "its signature does not verify" in svf_check.validate(bytes(data)).gops[0].reason
 
 
 def test_a_different_key_is_not_ok(clip: Clip) -> None:
-    result = svf.validate(full(clip), OTHER_KEY.public_key())
+    result = svf_check.validate(full(clip), OTHER_KEY.public_key())
     assert result.status == "NOT_OK"
     assert all("different public key than the one given" in g.reason for g in result.gops)
     resigned = sign(clip.raw, OTHER_KEY)
-    result = svf.validate(b"".join(resigned.aus), KEY.public_key())
+    result = svf_check.validate(b"".join(resigned.aus), KEY.public_key())
     assert result.status == "NOT_OK"
 
 
 def test_validate_refuses_a_key_that_is_not_ecdsa(clip: Clip) -> None:
     with pytest.raises(TypeError, match="ECDSA public key"):
-        svf.validate(full(clip), b"PEM bytes")  # type: ignore[arg-type]
+        svf_check.validate(full(clip), b"PEM bytes")  # type: ignore[arg-type]
 
 
 def test_without_a_given_key_the_streams_key_is_used_and_must_not_change(clip: Clip) -> None:
-    assert svf.validate(full(clip)).key_source == "stream"
+    assert svf_check.validate(full(clip)).key_source == "stream"
     other = sign(clip.raw, OTHER_KEY)
     spliced = b"".join(clip.aus[:60] + other.aus[60:])
-    result = svf.validate(spliced)
+    result = svf_check.validate(spliced)
     assert result.status == "NOT_OK"
     assert any("differs from the one earlier in the stream" in f for f in result.findings)
 
@@ -317,7 +320,7 @@ def test_without_a_given_key_the_streams_key_is_used_and_must_not_change(clip: C
 
 
 def test_recording_cut_at_an_idr_and_closed_covers_every_frame(clip: Clip) -> None:
-    result = svf.validate(record(clip, 30, 75), KEY.public_key())
+    result = svf_check.validate(record(clip, 30, 75), KEY.public_key())
     assert result.ok, result.findings
     assert result.frames == result.frames_validated == 45
     assert result.unsigned_frames == ()
@@ -333,7 +336,7 @@ def test_recording_ending_right_on_an_idr_is_closed_with_two_seis(clip: Clip) ->
     assert tail.startswith(clip.seals[60].pending)
     assert len(svf_seis(tail)) == 2
     data = b"".join(clip.aus[30:61]) + tail
-    result = svf.validate(data, KEY.public_key())
+    result = svf_check.validate(data, KEY.public_key())
     assert result.ok, result.findings
     assert [(g.first_frame, g.frames, g.status) for g in result.gops] == [
         (0, 30, "OK"),
@@ -343,7 +346,7 @@ def test_recording_ending_right_on_an_idr_is_closed_with_two_seis(clip: Clip) ->
 
 
 def test_a_recording_of_only_the_idr_after_the_carrier(clip: Clip) -> None:
-    result = svf.validate(record(clip, 60, 61))
+    result = svf_check.validate(record(clip, 60, 61))
     assert result.ok and result.frames_validated == 1
 
 
@@ -355,7 +358,7 @@ def test_the_sei_of_a_dropped_carrier_is_written_before_the_next_frame(clip: Cli
         assert before == (clip.seals[30].pending if i == 60 else b"")
         out += before + clip.aus[i]
     out += closer.close(KEY, PRODUCT)
-    result = svf.validate(bytes(out))
+    result = svf_check.validate(bytes(out))
     assert [g.status for g in result.gops] == ["OK", "MISSING", "OK", "OK"]
     assert result.problems == ()
     assert result.unsigned_frames == ()
@@ -371,7 +374,7 @@ def test_pending_missing_is_a_pure_query(clip: Clip) -> None:
 
 def test_without_the_pending_sei_the_gop_before_is_not_signed(clip: Clip) -> None:
     data = b"".join(clip.aus[0:31] + clip.aus[60:])
-    result = svf.validate(data)
+    result = svf_check.validate(data)
     assert result.gops[0].reason == "GOP 0: no signature (its SEI is missing)"
 
 
@@ -385,7 +388,7 @@ def test_closing_an_empty_closer_writes_nothing_and_close_resets(clip: Clip) -> 
 
 def test_the_close_has_the_correct_gop_hash_not_the_librarys_stale_one(clip: Clip) -> None:
     tail = record(clip, 60, 75)[len(b"".join(clip.aus[60:75])) :]
-    info = svf.parse_sei(svf_seis(tail)[0][1])
+    info = svf_parse.parse_sei(svf_seis(tail)[0][1])
     assert info is not None and info.timestamps is None
     hashes = [h for seal in clip.seals[60:75] for h in seal.hashes]
     assert info.hash_list == tuple(hashes)
@@ -401,15 +404,15 @@ def test_gop_level_signing_past_600_slices() -> None:
     signed = sign(frames)
     sei = signed.seals[-1].pending
     assert sei is not None
-    info = svf.parse_sei(svf_seis(sei)[0][1])
+    info = svf_parse.parse_sei(svf_seis(sei)[0][1])
     assert info is not None and info.hash_list is None and info.num_hashes == 651
     data = b"".join(signed.aus) + sei
-    result = svf.validate(data)
+    result = svf_check.validate(data)
     assert result.gops[0].status == "OK", result.findings
     assert result.frames_validated == 651
     damaged = bytearray(data)
     damaged[data.find(b"00300")] ^= 0x01
-    result = svf.validate(bytes(damaged))
+    result = svf_check.validate(bytes(damaged))
     assert result.gops[0].status == "NOT_OK"
     assert "GOP hash does not match" in result.gops[0].reason
 
@@ -417,8 +420,8 @@ def test_gop_level_signing_past_600_slices() -> None:
 def test_validate_accepts_nal_units_as_well_as_bytes(clip: Clip) -> None:
     data = full(clip)
     units = [bytes(n) for _, n in annexb.iter_nals(data)]
-    assert svf.validate(units).ok
-    assert svf.validate(units).frames_validated == FRAMES
+    assert svf_check.validate(units).ok
+    assert svf_check.validate(units).frames_validated == FRAMES
 
 
 # --------------------------------------------------------------------------- SEI layout
@@ -500,7 +503,7 @@ def test_sei_layout_matches_a_hand_built_expectation() -> None:
 
 
 def test_parse_sei_reads_back_what_the_signer_wrote(clip: Clip) -> None:
-    info = svf.parse_sei(svf_seis(clip.aus[61])[0][1])
+    info = svf_parse.parse_sei(svf_seis(clip.aus[61])[0][1])
     assert info is not None
     assert (info.reserved, info.legacy, info.general_version) == (0xB0, False, 4)
     assert info.hash_list is not None
@@ -510,14 +513,14 @@ def test_parse_sei_reads_back_what_the_signer_wrote(clip: Clip) -> None:
     assert info.linked_hash == clip.seals[0].hashes[0]
     assert info.public_key_pem == public_pem(KEY)
     assert info.product == PRODUCT
-    assert svf.parse_sei(slices(clip.raw[0])[0][1]) is None  # not an SEI at all
+    assert svf_parse.parse_sei(slices(clip.raw[0])[0][1]) is None  # not an SEI at all
 
 
 # --------------------------------------------------------------------------- Axis samples
 
 
 def test_axis_signed_sample_is_ok() -> None:
-    result = svf.validate((DATA / "signed_test_h264.h264").read_bytes())
+    result = svf_check.validate((DATA / "signed_test_h264.h264").read_bytes())
     assert result.ok, result.findings
     assert result.frames == result.frames_validated == 256
     assert [g.gop_counter for g in result.gops] == [1, 2, 3, 4, 5]
@@ -525,14 +528,14 @@ def test_axis_signed_sample_is_ok() -> None:
 
 def test_axis_modified_sample_names_frame_137() -> None:
     """The legacy layout (reserved 0x80, GENERAL v1): the SEI precedes the next IDR."""
-    result = svf.validate((DATA / "signed_test_h264_modified_frame_137.h264").read_bytes())
+    result = svf_check.validate((DATA / "signed_test_h264_modified_frame_137.h264").read_bytes())
     assert result.status == "NOT_OK"
     assert [g.status for g in result.gops] == ["OK", "OK", "NOT_OK", "OK", "OK"]
     assert result.findings == ("frame 137 of GOP 2: slice hash not in the signed list",)
 
 
 def test_axis_unsigned_sample_is_not_signed() -> None:
-    result = svf.validate((DATA / "test_h264.h264").read_bytes())
+    result = svf_check.validate((DATA / "test_h264.h264").read_bytes())
     assert result.status == "NOT_SIGNED"
     assert len(result.unsigned_frames) == 256
 
@@ -592,10 +595,10 @@ GENERAL = svf.tlv(
 )
 def test_malformed_seis_are_rejected_by_name(body: bytes, reserved: int, message: str) -> None:
     nal = make_sei(body, reserved, signed=False)
-    with pytest.raises(svf.SeiError, match=message.replace("(", r"\(")):
-        svf.parse_sei(nal)
+    with pytest.raises(svf_parse.SeiError, match=message.replace("(", r"\(")):
+        svf_parse.parse_sei(nal)
     stream = annexb.START_CODE + nal + annexb.START_CODE + b"\x65\x88\x01"
-    result = svf.validate(stream)
+    result = svf_check.validate(stream)
     assert result.status == "NOT_OK"
     assert result.problems[0].startswith("SEI at byte 4: cannot be read: ")
 
@@ -603,13 +606,13 @@ def test_malformed_seis_are_rejected_by_name(body: bytes, reserved: int, message
 def test_short_or_truncated_sei_payloads_are_rejected() -> None:
     nal = bytearray(make_sei(GENERAL))
     nal[2] = 10  # payloadSize smaller than UUID + reserved byte
-    with pytest.raises(svf.SeiError, match="too small"):
-        svf.parse_sei(bytes(nal))
+    with pytest.raises(svf_parse.SeiError, match="too small"):
+        svf_parse.parse_sei(bytes(nal))
     full_nal = make_sei(GENERAL)
-    with pytest.raises(svf.SeiError, match="payloadSize says"):
-        svf.parse_sei(full_nal[:40])
-    with pytest.raises(svf.SeiError, match="before its reserved byte"):
-        svf.parse_sei(full_nal[: 3 + 16])
+    with pytest.raises(svf_parse.SeiError, match="payloadSize says"):
+        svf_parse.parse_sei(full_nal[:40])
+    with pytest.raises(svf_parse.SeiError, match="before its reserved byte"):
+        svf_parse.parse_sei(full_nal[: 3 + 16])
 
 
 def test_an_unsigned_sei_signs_nothing(clip: Clip) -> None:
@@ -618,7 +621,7 @@ def test_an_unsigned_sei_signs_nothing(clip: Clip) -> None:
         svf.general_value(1, 1, None, svf.ZERO_HASH, svf.gop_hash(clip.seals[0].hashes)),
     ) + svf.tlv(svf.TAG_HASH_LIST, b"\x01" + b"".join(clip.seals[0].hashes))
     data = clip.raw[0] + annexb.START_CODE + make_sei(body, signed=False)
-    result = svf.validate(data)
+    result = svf_check.validate(data)
     assert result.status == "NOT_OK"
     assert result.gops[0].reason.endswith("it carries no signature")
 
@@ -629,9 +632,9 @@ def test_no_public_key_anywhere_is_not_ok(clip: Clip) -> None:
         svf.general_value(1, 1, None, svf.ZERO_HASH, svf.gop_hash(clip.seals[0].hashes)),
     ) + svf.tlv(svf.TAG_HASH_LIST, b"\x01" + b"".join(clip.seals[0].hashes))
     data = clip.raw[0] + annexb.START_CODE + make_sei(body)
-    assert svf.validate(data).key_source == "none"
-    assert "no public key to check it with" in svf.validate(data).gops[0].reason
-    assert svf.validate(data, KEY.public_key()).ok
+    assert svf_check.validate(data).key_source == "none"
+    assert "no public key to check it with" in svf_check.validate(data).gops[0].reason
+    assert svf_check.validate(data, KEY.public_key()).ok
 
 
 def test_an_unreadable_public_key_is_not_ok(clip: Clip) -> None:
@@ -644,14 +647,14 @@ def test_an_unreadable_public_key_is_not_ok(clip: Clip) -> None:
         + svf.tlv(svf.TAG_HASH_LIST, b"\x01" + b"".join(clip.seals[0].hashes))
     )
     data = clip.raw[0] + annexb.START_CODE + make_sei(body)
-    assert svf.validate(data).gops[0].reason.endswith("its public key cannot be read")
+    assert svf_check.validate(data).gops[0].reason.endswith("its public key cannot be read")
 
 
 def test_a_leading_sei_with_a_bad_signature_is_a_problem(clip: Clip) -> None:
     data = bytearray(record(clip, 30, 60))
     offset, nal = svf_seis(bytes(data))[0]  # the SEI for GOP 0, before this stream
     data[offset + len(nal) - 10] ^= 0x01
-    result = svf.validate(bytes(data))
+    result = svf_check.validate(bytes(data))
     assert result.status == "NOT_OK"
     assert result.problems == (
         f"SEI at byte {offset} (gop_counter 1): its signature does not verify",
@@ -661,7 +664,7 @@ def test_a_leading_sei_with_a_bad_signature_is_a_problem(clip: Clip) -> None:
 def test_a_duplicated_sei_is_noted_not_failed(clip: Clip) -> None:
     extra = clip.seals[30].pending
     assert extra is not None
-    result = svf.validate(b"".join(clip.aus[:32]) + extra + b"".join(clip.aus[32:]))
+    result = svf_check.validate(b"".join(clip.aus[:32]) + extra + b"".join(clip.aus[32:]))
     assert result.ok, result.findings
     assert any("identical copy of the SEI of GOP 0" in n for n in result.notes)
 
@@ -712,16 +715,16 @@ def test_iter_nals_splits_what_start_codes_joined(units: list[bytes]) -> None:
 def test_parse_sei_never_raises_anything_but_sei_error(tail: bytes) -> None:
     nal = b"\x06\x05" + bytes((min(len(tail) + 17, 254),)) + svf.UUID + tail
     try:
-        info = svf.parse_sei(nal)
-    except svf.SeiError as exc:
+        info = svf_parse.parse_sei(nal)
+    except svf_parse.SeiError as exc:
         assert str(exc)
     else:
-        assert isinstance(info, svf.SeiInfo)
+        assert isinstance(info, svf_parse.SeiInfo)
 
 
 @given(st.binary(max_size=2000))
 def test_validate_never_raises_on_garbage(data: bytes) -> None:
-    result = svf.validate(data)
+    result = svf_check.validate(data)
     assert result.status in {"OK", "MISSING", "NOT_OK", "NOT_SIGNED", "UNVERIFIED"}
 
 
@@ -732,7 +735,7 @@ def test_validate_never_raises_on_a_damaged_signed_stream(data: st.DataObject) -
         at = data.draw(st.integers(0, len(stream) - 1))
         stream[at] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(stream)))
-    result = svf.validate(bytes(stream[:cut]), KEY.public_key())
+    result = svf_check.validate(bytes(stream[:cut]), KEY.public_key())
     assert result.status in {"OK", "MISSING", "NOT_OK", "NOT_SIGNED", "UNVERIFIED"}
 
 
@@ -745,10 +748,10 @@ def test_a_damaged_sei_parses_or_is_rejected_by_name(data: st.DataObject) -> Non
         at = data.draw(st.integers(body, len(nal) - 1))
         nal[at] = data.draw(st.sampled_from([0, 1, 3, 0x80, 0xFF, nal[at] ^ 1]))
     try:
-        info = svf.parse_sei(bytes(nal))
-    except svf.SeiError as exc:
+        info = svf_parse.parse_sei(bytes(nal))
+    except svf_parse.SeiError as exc:
         assert str(exc)
     else:
-        assert isinstance(info, svf.SeiInfo)
+        assert isinstance(info, svf_parse.SeiInfo)
     stream = b"".join(clip.aus[:31]) + annexb.START_CODE + bytes(nal) + b"".join(clip.aus[31:])
-    assert svf.validate(stream).status in {"OK", "NOT_OK"}
+    assert svf_check.validate(stream).status in {"OK", "NOT_OK"}

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from camera.encoders.h264 import H264Encoder
-from camera.evidence import annexb, svf
+from camera.evidence import annexb, svf, svf_check
 
 
 def annexb_of(path: Path) -> bytes:
@@ -63,13 +63,13 @@ def reference(validator: Path, stream: Path, key: Path | None) -> str:
     return f"{lines[-1]} (exit {done.returncode})"
 
 
-def ours(data: bytes, key: Path | None) -> svf.Validation:
+def ours(data: bytes, key: Path | None) -> svf_check.Validation:
     public = None
     if key is not None:
         loaded = serialization.load_pem_public_key(key.read_bytes())
         assert isinstance(loaded, ec.EllipticCurvePublicKey)
         public = loaded
-    return svf.validate(data, public)
+    return svf_check.validate(data, public)
 
 
 def check(path: Path, validator: Path, key: Path | None, work: Path) -> tuple[str, str]:
