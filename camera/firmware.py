@@ -13,16 +13,23 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from camera import __version__
 from camera.capture import Capture
 from camera.config import Config, ring_retention
 from camera.encoders import open_encoder
+from camera.encoders.signing import SigningEncoder
+from camera.evidence.audit import AuditLog, DeviceAudit
+from camera.evidence.custody import Custody, config_sha256, manifest_sha256
+from camera.evidence.keys import DeviceKey, export_public_key, test_key
 from camera.evidence.records import StopReason, r6
+from camera.evidence.svf import ProductInfo, StreamSigner
 from camera.gestures import Gesture
 from camera.indicators import Indicators
 from camera.overlay import Overlay
 from camera.recorder import Recorder, VideoFormat
 from camera.recovery import recover_storage
 from camera.ring import RingBuffer
+from camera.segments import Sealer
 from camera.state import State, check
 from camera.triggers import Triggers
 from hal.board import Hal
@@ -32,11 +39,36 @@ log = logging.getLogger(__name__)
 START_GESTURES = {("holster", "activate"), ("button", "double_press")}
 
 
+#: Written into every signed GOP (SVF product info) with the firmware version
+#: and the device id as serial number.
+MANUFACTURER = "bodycam open firmware"
+
+
 class Firmware:
-    def __init__(self, config: Config, hal: Hal) -> None:
+    def __init__(self, config: Config, hal: Hal, key: DeviceKey | None = None) -> None:
+        """``key`` signs everything the device writes (SPEC 12).
+
+        None only on the virtual clock: a test key derived from the device id
+        (seed 0). On real time there is no default, since a camera whose key
+        anyone can recompute proves nothing.
+        """
         self.config = config
         self.hal = hal
         self.clock = hal.clock
+        if key is None:
+            if not self.clock.virtual:
+                raise ValueError("a device key is required on the real clock")
+            key = test_key(config.device.id, 0)
+        self.key = key
+        self.config_sha256 = config_sha256(config)
+        product = ProductInfo(
+            hardware_id="bodycam",
+            firmware_version=__version__,
+            serial_number=config.device.id,
+            manufacturer=MANUFACTURER,
+        )
+        self.audit = DeviceAudit(AuditLog(hal.storage, key), self.clock.wall, hal.worker)
+        self.custody = Custody(key, config.device.id, __version__, self.config_sha256)
         v, b = config.video, config.buffer
         self.state = State.BOOTING
         self.events: deque[dict[str, Any]] = deque(maxlen=10_000)
@@ -58,7 +90,7 @@ class Firmware:
         encoder_name = v.encoder
         if encoder_name == "auto" and self.clock.virtual:
             encoder_name = "libx264"  # reproducible bytes: never a host-dependent encoder
-        self.encoder = open_encoder(
+        encoder = open_encoder(
             v.codec,
             encoder_name,
             v.width,
@@ -69,6 +101,15 @@ class Firmware:
             quality=v.quality,
             threads=v.threads,
         )
+        # H.264 is signed in the stream as it leaves the encoder, before the
+        # ring, so the pre-event is signed too; MJPEG frames get per-frame
+        # hashes in the signed manifest instead.
+        sealer = None
+        if v.codec == "h264":
+            signer = StreamSigner(key.private_key, product)
+            encoder = SigningEncoder(encoder, signer, self._wall_us)
+            sealer = Sealer(key, product)
+        self.encoder = encoder
         overlay = Overlay(config.device.id, v.height) if v.overlay else None
         self.capture = Capture(
             self.clock,
@@ -91,6 +132,9 @@ class Firmware:
             reserve_bytes=int(config.recording.reserve_mb * 1_000_000),
             on_finished=self._finished,
             on_durable=lambda rec: self._log("durable", recording=rec.id),
+            custody=self.custody,
+            sealer=sealer,
+            audit=self.audit,
         )
         self.capture.listeners.append(self.recorder.on_frame)
         self.capture.skip_listeners.append(self.recorder.on_skipped)
@@ -116,8 +160,29 @@ class Firmware:
         # Held until shutdown (or until the process dies): a second firmware or
         # ``bodycam recover`` on this card is refused instead of corrupting it.
         self.hal.storage.lock()
-        for manifest in recover_storage(self.hal.storage):
-            self._log("recovered", recording=manifest["recording_id"], frames=manifest["frames"])
+        now, storage, key = self.clock.now(), self.hal.storage, self.key
+        # A simulation's test key replaces an older one (kept, renamed); a real
+        # key never silently replaces another: the card was signed by it.
+        export_public_key(storage, self.config.device.id, key, replace=key.test)
+        self.audit.record(
+            "boot",
+            now,
+            device_id=self.config.device.id,
+            firmware_version=__version__,
+            key_id=key.key_id,
+            test_key=key.test,
+        )
+        self.audit.record("config_loaded", now, config_sha256=self.config_sha256)
+        for manifest in recover_storage(storage, self.custody):
+            rec_id = manifest["recording_id"]
+            self._log("recovered", recording=rec_id, frames=manifest["frames"])
+            self.audit.record(
+                "recovery",
+                now,
+                recording_id=rec_id,
+                frames=manifest["frames"],
+                manifest_sha256=manifest_sha256(storage, rec_id),
+            )
         self.triggers.start()
         self.capture.start()
         self._set_state(State.BUFFERING)
@@ -138,8 +203,16 @@ class Firmware:
         self.clock.run_posted()
         self.triggers.close()
         self.indicators.close()
+        now = self.clock.now()
+        self.audit.record("shutdown", now, reason=str(reason))
+        self.audit.checkpoint(now, "shutdown")
+        self.audit.close()
         self._set_state(State.STOPPED)
         self.hal.storage.unlock()
+
+    def _wall_us(self, t: float) -> int:
+        """Unix microseconds of device time ``t``: the GOP timestamps in the stream."""
+        return round(self.clock.wall(t).timestamp() * 1_000_000)
 
     # -- events --------------------------------------------------------------
     def _log(self, kind: str, **fields: Any) -> None:
@@ -196,6 +269,12 @@ class Firmware:
 
     def _refuse(self, source: str, t: float, reason: str = "storage full") -> None:
         self._log("refused", source=source, at=r6(t), reason=reason)
+        self.audit.later(
+            "storage_full" if reason == "storage full" else "trigger_refused",
+            t,
+            source=source,
+            reason=reason,
+        )
         self.indicators.error(True)
 
     def stop_recording(self, reason: StopReason | str, t: float) -> None:
@@ -215,6 +294,7 @@ class Firmware:
         if not isinstance(exc, OSError):
             raise exc  # a bug, not a storage fault: never disguise it as a full card
         self._log("error", what="storage", detail=str(exc))
+        self.audit.later("error", self.clock.now(), what="storage", detail=str(exc))
         self.indicators.error(True)
         if self.recorder.active:
             self.recorder.storage_failed(exc)

@@ -12,11 +12,15 @@ import signal
 from typing import Any
 
 from camera.config import Config
+from camera.evidence.keys import load_key
 from camera.firmware import Firmware
 from hal.board import open_hal
 
 
 def run_live(config: Config, out: str | None = None, as_json: bool = False) -> int:
+    # The provisioned key first: without it nothing the camera writes could be
+    # proven, so it does not start (one line, exit 2: run `bodycam provision`).
+    key = load_key(config.device.key_file)
     v = config.video
     hal = open_hal(
         "pi",
@@ -29,7 +33,7 @@ def run_live(config: Config, out: str | None = None, as_json: bool = False) -> i
     )
     hal.storage.root.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    firmware = Firmware(config, hal)
+    firmware = Firmware(config, hal, key)
     signal.signal(signal.SIGTERM, lambda *_: hal.clock.stop())
     firmware.boot()
     console = None

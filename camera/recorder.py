@@ -39,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from camera.evidence.audit import DeviceAudit
+from camera.evidence.custody import Custody, manifest_sha256
 from camera.evidence.journal import Journal, JournalRecord
 from camera.evidence.manifest import write_manifest
 from camera.evidence.records import (
@@ -58,7 +60,7 @@ from camera.evidence.records import (
 from camera.frames import EncodedFrame
 from camera.recovery import recover_recording
 from camera.ring import RingBuffer
-from camera.segments import RecordingWriter
+from camera.segments import RecordingWriter, Sealer
 from hal.clock import Clock
 from hal.storage import Storage, enospc
 from hal.worker import Worker
@@ -130,6 +132,9 @@ class Recorder:
         reserve_bytes: int = 0,
         on_finished: Callable[[dict[str, Any]], None] | None = None,
         on_durable: Callable[[Recording], None] | None = None,
+        custody: Custody | None = None,
+        sealer: Sealer | None = None,
+        audit: DeviceAudit | None = None,
     ) -> None:
         self.clock = clock
         self.storage = storage
@@ -143,6 +148,10 @@ class Recorder:
         self.reserve_bytes = reserve_bytes
         self.on_finished = on_finished
         self.on_durable = on_durable
+        #: Signs and chains every manifest; the sealer signs the video's last GOP.
+        self.custody = custody
+        self.sealer = sealer
+        self.audit = audit
         self.recording: Recording | None = None
         clock.wall_listeners.append(self._wall_step)
         self.counter = self._last_counter()
@@ -235,9 +244,14 @@ class Recorder:
                 v.fps,
                 self.segment_seconds,
                 journal,
+                sealer=self.sealer,
             )
 
         self.worker.submit(open_writer)
+        if self.audit is not None:
+            self.audit.later(
+                "trigger", trigger_time, recording_id=rec_id, source=source, detail=detail
+            )
         # The pre-event burst goes in chunks of about a second, so the writer
         # syncs as it goes and live frames queue right behind it. A hole in it
         # is declared and journaled in order with the frames around it.
@@ -414,6 +428,8 @@ class Recorder:
             marker = Marker(source=source, detail=detail, time=r6(t))
             rec.markers.append(marker)
             self._journal(rec, marker)
+            if self.audit is not None:
+                self.audit.later("marker", t, recording_id=rec.id, source=source, detail=detail)
 
     def _journal(self, rec: Recording, record: JournalRecord) -> None:
         """A journal record, written by the writer in order with the frames."""
@@ -464,13 +480,28 @@ class Recorder:
                 segments = writer.close()
                 writer.journal.close()
                 manifest = Manifest.build(head, segments, stop, markers, gaps, steps)
-                write_manifest(self.storage, rec.directory, manifest)
-                result.update(manifest.to_json())
+                if self.custody is not None:
+                    result.update(self.custody.write(self.storage, rec.directory, manifest))
+                else:
+                    write_manifest(self.storage, rec.directory, manifest)
+                    result.update(manifest.to_json())
             else:
                 # Storage failed under us: finish exactly as recovery after a power
                 # cut would, from the journal and the last synced sizes.
                 writer.abort()
-                result.update(recover_recording(self.storage, rec.directory, stop))
+                result.update(
+                    recover_recording(self.storage, rec.directory, stop, custody=self.custody)
+                )
+            if self.audit is not None:
+                self.audit.record(
+                    "stop",
+                    stop.time,
+                    recording_id=rec.id,
+                    reason=stop.reason.value,
+                    frames=result["frames"],
+                    manifest_sha256=result and manifest_sha256(self.storage, rec.directory),
+                )
+                self.audit.checkpoint(stop.time, "stop")
 
         def done() -> None:
             if self.on_finished is not None and result:

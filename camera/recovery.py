@@ -37,6 +37,7 @@ from typing import Any
 import av
 
 from camera.errors import BodycamError
+from camera.evidence.custody import Custody
 from camera.evidence.journal import JournalContents, read_journal_lines
 from camera.evidence.manifest import write_manifest
 from camera.evidence.records import (
@@ -336,8 +337,19 @@ class _Recovery:
         return start
 
 
-def recover_recording(storage: Storage, directory: str, stop: Stop | None = None) -> dict[str, Any]:
-    """Rebuild ``directory``'s manifest from its journal; returns the manifest's JSON."""
+def recover_recording(
+    storage: Storage,
+    directory: str,
+    stop: Stop | None = None,
+    custody: Custody | None = None,
+) -> dict[str, Any]:
+    """Rebuild ``directory``'s manifest from its journal; returns the manifest's JSON.
+
+    With the device's ``custody`` the rebuilt manifest is signed and chained
+    like any other (its ``recovery`` entry says it was rebuilt); without it
+    (``bodycam recover`` on a machine that is not the camera) it is written
+    unsigned, and ``verify`` says so.
+    """
     journal = read_journal_lines(storage.path(f"{directory}/{JOURNAL}"))
     for line in journal.skipped:
         log.warning("%s/%s line %d skipped: %s", directory, JOURNAL, line, journal.why[line])
@@ -369,16 +381,18 @@ def recover_recording(storage: Storage, directory: str, stop: Stop | None = None
         journal.of_type(WallStep),
         recovery=work.report,
     )
+    if custody is not None:
+        return custody.write(storage, directory, manifest)
     write_manifest(storage, directory, manifest)
     return manifest.to_json()
 
 
-def recover_storage(storage: Storage) -> list[dict[str, Any]]:
+def recover_storage(storage: Storage, custody: Custody | None = None) -> list[dict[str, Any]]:
     """Recover every interrupted recording; one bad one does not stop the rest."""
     recovered = []
     for name in interrupted(storage):
         try:
-            recovered.append(recover_recording(storage, name))
+            recovered.append(recover_recording(storage, name, custody=custody))
             log.warning("%s: recovered after interruption", name)
         except (RecoveryError, OSError, KeyError, TypeError, ValueError) as exc:
             log.error("%s: cannot recover: %s", name, exc)

@@ -27,14 +27,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import deque
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import av
 
 from camera.evidence.journal import Journal
 from camera.evidence.records import CONTAINERS, SEGMENT_PREFIX, Segment, Sync
+from camera.evidence.svf import GopCloser, ProductInfo
 from camera.frames import EncodedFrame
 from hal.storage import DurableFile, Storage
+
+if TYPE_CHECKING:
+    from camera.evidence.keys import DeviceKey
 
 PTS_HZ = 90_000
 TIME_BASE = Fraction(1, PTS_HZ)
@@ -89,19 +95,26 @@ class SegmentFile:
         self.held_back = HELD_BACK[fmt]
         self._file = storage.open_write(rel)
         self._sink = HashingFile(self._file)
-        self._out = av.open(self._sink, "w", format=fmt, options={"flush_packets": "1"})
+        self._out = av.open(
+            self._sink, "w", format=fmt, options={"flush_packets": "1", "fflags": "+bitexact"}
+        )
         self._stream = self._out.add_mux_stream(codec, rate=fps, width=width, height=height)
         self._stream.time_base = TIME_BASE
         self._duration = round(PTS_HZ / fps)
         self.frames = 0
+        #: MJPEG has no signatures in its stream: the manifest lists each frame's sha256.
+        self.frame_sha256: list[str] | None = [] if codec == "mjpeg" else None
         self.first: EncodedFrame | None = None
         self.last: EncodedFrame | None = None
         #: The last frames muxed, enough to name the last one the file holds.
         self._recent: deque[EncodedFrame] = deque(maxlen=self.held_back + 1)
 
-    def add(self, frame: EncodedFrame) -> None:
+    def add(self, frame: EncodedFrame, before: bytes = b"") -> None:
+        """Mux ``frame``; ``before`` (Annex-B, a signature SEI) goes in front of its unit."""
+        if self.frame_sha256 is not None:
+            self.frame_sha256.append(hashlib.sha256(frame.data).hexdigest())
         # A fresh packet per frame: mux() rescales in place, never hand it shared objects.
-        packet = av.Packet(frame.data)
+        packet = av.Packet(before + frame.data if before else frame.data)
         packet.pts = packet.dts = pts_of(frame.time, self.origin)
         # Our own constant: the muxer may change the stream's time base (Matroska: 1 ms).
         packet.time_base = TIME_BASE
@@ -114,6 +127,20 @@ class SegmentFile:
         self.last = frame
         self.frames += 1
         self._recent.append(frame)
+
+    def add_closing(self, data: bytes) -> None:
+        """One last packet with no picture: the signature that closes the recording.
+
+        Its timestamp is one tick after the last frame's (a muxer refuses an
+        equal one); it carries no slice, so it is no frame and adds no time.
+        """
+        assert self.last is not None
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts_of(self.last.time, self.origin) + 1
+        packet.time_base = TIME_BASE
+        packet.duration = 0
+        packet.stream = self._stream
+        self._out.mux(packet)
 
     def sync(self) -> None:
         self._file.sync()
@@ -157,7 +184,16 @@ class SegmentFile:
             last_frame=self.last.number,
             start_time=self.first.time,
             end_time=self.last.time,
+            frame_sha256=None if self.frame_sha256 is None else tuple(self.frame_sha256),
         )
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """What the writer needs to sign the end of a recording's video in the stream."""
+
+    key: DeviceKey
+    product: ProductInfo
 
 
 class RecordingWriter:
@@ -174,8 +210,12 @@ class RecordingWriter:
         segment_seconds: float,
         journal: Journal,
         sync_interval: float = 0.5,
+        sealer: Sealer | None = None,
     ) -> None:
         self.storage = storage
+        self.sealer = sealer
+        #: Follows the signed GOPs of the frames written, to close the last one.
+        self.closer = GopCloser()
         self.journal = journal
         self.directory = directory
         self.codec = codec
@@ -204,7 +244,7 @@ class RecordingWriter:
                     self.origin = frame.time
                 seg = self._open = self._new_segment(self.origin)
                 self._synced_at = frame.time
-            seg.add(frame)
+            seg.add(frame, self.closer.feed(frame.seal) if frame.seal is not None else b"")
             if frame.time - self._synced_at >= self.sync_interval:
                 self._sync(seg)
 
@@ -232,6 +272,11 @@ class RecordingWriter:
             self._open = None
 
     def close(self) -> list[Segment]:
+        """Close the recording: sign its last (partial) GOP in the stream, then the files."""
+        if self.sealer is not None and self._open is not None and self._open.last is not None:
+            closing = self.closer.close(self.sealer.key.private_key, self.sealer.product)
+            if closing:
+                self._open.add_closing(closing)
         self._rotate()
         return self.segments
 

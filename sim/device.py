@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from camera.config import Config
+from camera.evidence.keys import test_key
 from camera.firmware import Firmware
 from hal.board import Hal, open_hal
 from hal.gpio.gpiozero_pins import MockGpio
@@ -42,7 +43,8 @@ class SimDevice:
             start=start,
         )
         Path(self.hal.storage.root).mkdir(parents=True, exist_ok=True)
-        self.firmware = Firmware(config, self.hal)
+        # A test key from the device id and the seed: reruns sign byte-identically.
+        self.firmware = Firmware(config, self.hal, test_key(config.device.id, seed))
         self.clock = self.hal.clock
 
     @property

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from camera.config import Config, load_config
+from camera.evidence.keys import load_key, test_key
 from camera.firmware import Firmware
 from hal.board import Hal, open_hal
 
@@ -178,7 +179,12 @@ class TrialRunner:
             camera_source=config.hal.camera,
         )
         storage.mkdir(parents=True, exist_ok=True)
-        self.fw = Firmware(config, self.hal)
+        # The bench's recordings are signed like any other: a test key in
+        # simulation, the provisioned one on a Pi.
+        key = (
+            test_key(config.device.id, seed) if board == "sim" else load_key(config.device.key_file)
+        )
+        self.fw = Firmware(config, self.hal, key)
         self.clock = self.hal.clock
         self.driver = Driver(self.hal, config, drive_pin)
         self.debounce = config.inputs[INPUT].debounce_ms / 1000

@@ -26,6 +26,7 @@ from camera.encoders.mjpeg import MJPEGEncoder
 from camera.evidence.journal import read_journal
 from camera.evidence.records import JOURNAL, MANIFEST
 from camera.evidence.verify import FORMAT_OF_SUFFIX, decode_file, verify_recording
+from camera.evidence.keys import test_key
 from camera.firmware import Firmware
 from camera.frames import EncodedFrame
 from camera.recorder import Recorder, VideoFormat
@@ -393,7 +394,7 @@ def test_frames_skipped_by_a_busy_encoder_are_encoder_backlog_drops(tmp_path: Pa
         None, {"video": {**SMALL, "encoder": "libx264"}, "buffer": {"pre_event": 1.0}}
     )
     Path(storage.root).mkdir(parents=True)
-    fw = Firmware(config, hal)
+    fw = Firmware(config, hal, test_key(config.device.id, 0))
     fw.capture.encode_depth = 2
     gate = threading.Semaphore(0)
     real = fw.encoder.encode

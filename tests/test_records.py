@@ -118,6 +118,13 @@ def test_manifest_keys_keep_their_order() -> None:
         "wall_clock_steps",
         "segments",
         "recovery",
+        # SPEC 12: who wrote it, with what, after which recording; then the signature.
+        "firmware_version",
+        "config_sha256",
+        "key_id",
+        "test_key",
+        "previous",
+        "signature",
     )
 
 
@@ -171,7 +178,8 @@ def test_build_adds_up_segments_and_counts_only_the_firmwares_drops() -> None:
         Gap(start=1.2, end=1.2, first_frame=8, frames=1, cause=GapCause.ENCODER_BACKLOG),
     ]
     m = build([seg, seg], gaps, None).to_json()
-    assert list(m) == list(ORDER[:-1])  # no recovery entry in a normal manifest
+    # Recovery only after an interruption; provenance and signature come from custody.
+    assert list(m) == list(ORDER[: ORDER.index("recovery")])
     assert (m["frames"], m["first_frame"], m["last_frame"]) == (10, 3, 9)
     assert m["dropped_frames"] == 3
     assert (m["start_time"], m["pre_event_seconds"]) == (2.0, 10.0)

@@ -40,7 +40,7 @@ def crash_mid_recording(tmp_path: Path, until: float) -> Path:
     dev.set_input(3.0, "holster", True)
     dev.run(until=until)
     dev.hal.storage.unlock()  # the process is gone: the kernel drops its lock
-    [rec] = Path(dev.hal.storage.root).iterdir()
+    [rec] = [p for p in Path(dev.hal.storage.root).iterdir() if p.is_dir()]
     return rec
 
 

@@ -29,10 +29,11 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from camera.evidence.canonical import canonical
 from camera.evidence.keys import DeviceKey, key_id_of, verify_digest
 from hal.storage import DurableFile, Storage
+from hal.worker import Worker
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "AUDIT",
@@ -496,3 +500,41 @@ def verify_audit(
         checker.line(n, line)
     checker.end(len(lines), terminated)
     return AuditReport(checker.problems, checker.notes)
+
+
+class DeviceAudit:
+    """The firmware's side of the audit log: entries dated by the device clock.
+
+    An audit entry that cannot be written (card full, card gone) must not
+    stop a recording or crash the loop: it is logged, and the log's own
+    torn-line repair keeps the chain honest when writing works again.
+    """
+
+    def __init__(self, log: AuditLog, wall: Callable[[float], datetime], worker: Worker) -> None:
+        self.log = log
+        self.wall = wall
+        self.worker = worker
+
+    def later(self, event: str, t: float, **fields: Any) -> None:
+        """An entry written by the writer, in order with the files it speaks of.
+
+        For events on the loop: an fsync there would hold up capture. Fields
+        that are None are left out.
+        """
+        fields = {k: v for k, v in fields.items() if v is not None}
+        self.worker.submit(lambda: self.record(event, t, **fields))
+
+    def record(self, event: str, t: float, **fields: Any) -> None:
+        try:
+            self.log.append(event, t, self.wall(t), **fields)
+        except OSError as exc:
+            _log.error("audit entry %s at %.3f not written: %s", event, t, exc)
+
+    def checkpoint(self, t: float, reason: str) -> None:
+        try:
+            self.log.checkpoint(t, self.wall(t), reason)
+        except OSError as exc:
+            _log.error("audit checkpoint (%s) at %.3f not written: %s", reason, t, exc)
+
+    def close(self) -> None:
+        self.log.close()

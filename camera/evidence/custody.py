@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from camera.evidence.canonical import canonical, sign_document
 from camera.evidence.keys import DeviceKey
 from camera.evidence.manifest import dumps
-from camera.evidence.records import MANIFEST
+from camera.evidence.records import MANIFEST, Manifest, Previous, Provenance
 from hal.storage import Storage
-
-#: Names this device's fields in a manifest.
-FIELDS = ("firmware_version", "config_sha256", "key_id", "test_key", "previous")
 
 
 def recording_pattern(device_id: str) -> re.Pattern[str]:
@@ -47,6 +43,11 @@ def config_sha256(config: Any) -> str:
     return hashlib.sha256(canonical(config.model_dump(mode="json"))).hexdigest()
 
 
+def manifest_sha256(storage: Storage, directory: str) -> str:
+    """sha256 of a recording's manifest bytes: what ``previous`` and the audit log name."""
+    return hashlib.sha256(storage.read(f"{directory}/{MANIFEST}")).hexdigest()
+
+
 @dataclass(frozen=True)
 class Custody:
     key: DeviceKey
@@ -54,7 +55,7 @@ class Custody:
     firmware_version: str
     config_sha256: str
 
-    def previous(self, storage: Storage, recording_id: str) -> dict[str, str] | None:
+    def previous(self, storage: Storage, recording_id: str) -> Previous | None:
         """The device's last manifest before ``recording_id``: id and sha256 of its bytes."""
         pattern = recording_pattern(self.device_id)
         mine = pattern.match(recording_id)
@@ -66,28 +67,25 @@ class Custody:
                 found.append((int(m.group(1)), name))
         for _, name in sorted(found, reverse=True):
             try:
-                data = storage.read(f"{name}/{MANIFEST}")
+                digest = manifest_sha256(storage, name)
             except OSError:
                 continue  # interrupted and not recovered (yet): not part of the chain
-            return {"recording_id": name, "manifest_sha256": hashlib.sha256(data).hexdigest()}
+            return Previous(recording_id=name, manifest_sha256=digest)
         return None
 
-    def seal(self, storage: Storage, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """``manifest`` with the provenance fields and a signature over all of it."""
-        m = {k: v for k, v in manifest.items() if k not in (*FIELDS, "signature")}
-        m.update(
+    def seal(self, storage: Storage, manifest: Manifest) -> dict[str, Any]:
+        """``manifest`` with its provenance and a signature over all of it (SPEC 12)."""
+        provenance = Provenance(
             firmware_version=self.firmware_version,
             config_sha256=self.config_sha256,
             key_id=self.key.key_id,
-            # A test key is derived from the device id and the scenario seed:
-            # anyone can recompute it, so it proves integrity, not origin.
             test_key=self.key.test,
-            previous=self.previous(storage, str(manifest.get("recording_id", ""))),
+            previous=self.previous(storage, manifest.recording_id),
         )
-        return sign_document(self.key, m)
+        return sign_document(self.key, {**manifest.to_json(), **provenance.to_json()})
 
-    def write(self, storage: Storage, directory: str, manifest: Mapping[str, Any]) -> bytes:
-        """Seal and write ``manifest`` atomically; returns the bytes written."""
-        data = dumps(self.seal(storage, manifest))
-        storage.write_atomic(f"{directory}/{MANIFEST}", data)
-        return data
+    def write(self, storage: Storage, directory: str, manifest: Manifest) -> dict[str, Any]:
+        """Seal and write ``manifest`` atomically; returns what was written."""
+        sealed = self.seal(storage, manifest)
+        storage.write_atomic(f"{directory}/{MANIFEST}", dumps(sealed))
+        return sealed

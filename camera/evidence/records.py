@@ -212,6 +212,8 @@ class Segment(Record):
     last_frame: int
     start_time: float
     end_time: float
+    #: MJPEG only (no signatures in its stream): each frame's sha256, in order.
+    frame_sha256: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -364,5 +366,32 @@ class Manifest(Record):
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Previous(Record):
+    """The device's previous recording: the link that makes a deleted one show."""
+
+    recording_id: str
+    manifest_sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provenance(Record):
+    """Who wrote a manifest, with what, after which (SPEC 12); then ``signature``."""
+
+    firmware_version: str
+    config_sha256: str
+    #: sha256 of the public key's DER: which key signed (and must verify) this.
+    key_id: str
+    #: A simulation's key, derived from the device id and seed: anyone can
+    #: recompute it, so it proves the bytes are intact, not who wrote them.
+    test_key: bool
+    #: None (null) for the device's first recording on this card.
+    previous: Previous | None
+
+
 #: The manifest's keys in file order (``recovery`` only after an interruption).
-ORDER = tuple(f.name for f in fields(Manifest))
+ORDER = (
+    *(f.name for f in fields(Manifest)),
+    *(f.name for f in fields(Provenance)),
+    "signature",
+)
