@@ -26,7 +26,6 @@ Why it is built this way (SPEC 12):
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -41,7 +40,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from camera.evidence.canonical import canonical
+from camera.evidence.canonical import canonical, decode_signature
 from camera.evidence.keys import DeviceKey, key_id_of, verify_digest
 from hal.storage import DurableFile, Storage
 from hal.worker import Worker
@@ -333,15 +332,11 @@ def _check_checkpoint(
     entry: dict[str, Any], keys: dict[str, ec.EllipticCurvePublicKey]
 ) -> str | None:
     """None if a trusted key signed this checkpoint; ``keys`` maps key id to key."""
-    encoded = entry.get("signature")
-    if not isinstance(encoded, str):
+    if not isinstance(entry.get("signature"), str):
         return "no signature"
-    try:
-        signature = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        return "signature is not base64"
-    if base64.b64encode(signature).decode("ascii") != encoded:
-        return "signature is not canonical base64"  # other bytes, same signature
+    signature = decode_signature(entry["signature"])
+    if isinstance(signature, str):
+        return signature
     try:
         digest = _checkpoint_digest(entry)
     except (ValueError, TypeError, RecursionError):

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from camera.evidence.keys import DeviceKey, verify_signature
 
-__all__ = ["SIGNATURE", "canonical", "check_document", "sign_document"]
+__all__ = ["SIGNATURE", "canonical", "check_document", "decode_signature", "sign_document"]
 
 SIGNATURE = "signature"
 
@@ -47,6 +47,23 @@ def sign_document(key: DeviceKey, obj: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, SIGNATURE: signature}
 
 
+def decode_signature(encoded: Any) -> bytes | str:
+    """The DER bytes of a base64 signature field, or why it is not one.
+
+    Canonical base64 only: Python's decoder ignores the unused low bits, so
+    other text could decode to the same signature.
+    """
+    if not isinstance(encoded, str):
+        return "signature is not base64"
+    try:
+        signature = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return "signature is not base64"
+    if base64.b64encode(signature).decode("ascii") != encoded:
+        return "signature is not canonical base64"
+    return signature
+
+
 def check_document(public_key: ec.EllipticCurvePublicKey, obj: Any) -> str | None:
     """None if ``obj`` carries a good signature by ``public_key``, else why not.
 
@@ -56,15 +73,9 @@ def check_document(public_key: ec.EllipticCurvePublicKey, obj: Any) -> str | Non
         return "not a JSON object"
     if SIGNATURE not in obj:
         return "no signature"
-    encoded = obj[SIGNATURE]
-    if not isinstance(encoded, str):
-        return "signature is not base64"
-    try:
-        signature = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        return "signature is not base64"
-    if base64.b64encode(signature).decode("ascii") != encoded:
-        return "signature is not canonical base64"  # other bytes, same signature
+    signature = decode_signature(obj[SIGNATURE])
+    if isinstance(signature, str):
+        return signature
     try:
         body = canonical({k: v for k, v in obj.items() if k != SIGNATURE})
     except (ValueError, TypeError, RecursionError) as exc:

@@ -146,24 +146,11 @@ class Gap(Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PreEventDropped(Record):
-    """The oldest pre-event frames given up to the writer backlog bound (not in the recording)."""
+class PreEventDropped(Gap):
+    """The oldest pre-event frames given up to the writer backlog bound (not in the recording).
 
-    start: float
-    end: float
-    first_frame: int
-    frames: int
-    cause: GapCause
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Self:
-        return cls(
-            start=d["start"],
-            end=d["end"],
-            first_frame=d["first_frame"],
-            frames=d["frames"],
-            cause=GapCause(d["cause"]),
-        )
+    The same fields as a gap, but not a gap in the recording: it lies before it.
+    """
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
