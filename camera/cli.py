@@ -19,7 +19,7 @@ from typing import Any
 
 from camera import __version__
 from camera.errors import BodycamError, InputError
-from camera.paths import MISSING, find_recordings, is_recording
+from camera.paths import find_recordings, is_recording, shown
 from hal.storage.lock import StorageBusy, StorageLockError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -92,8 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--console", action="store_true", help="serve the serial console on a pty (sim)"
     )
 
-    verify = sub.add_parser("verify", help="check recordings: hashes, decoding, continuity")
+    verify = sub.add_parser(
+        "verify", help="check recordings: signatures, chain, audit log, hashes, decoding"
+    )
     verify.add_argument("paths", nargs="+", metavar="PATH")
+    verify.add_argument(
+        "--key",
+        metavar="PUB",
+        action="append",
+        help="a device public key (PEM) you trust; repeat for several (default: the "
+        "*.pub.pem beside the recordings, not independently trusted)",
+    )
     verify.add_argument("--json", action="store_true")
 
     inspect = sub.add_parser("inspect", help="list recordings in human terms")
@@ -122,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     trig.add_argument("--out", help="directory for trials.csv and latency.png")
     trig.add_argument("--json", action="store_true")
 
+    export = sub.add_parser(
+        "export", help="one recording as one MP4 for review or court, verified first"
+    )
+    export.add_argument("recording", metavar="RECORDING", help="one recording directory")
+    export.add_argument("--out", required=True, metavar="FILE.mp4", help="the MP4 to write")
+    export.add_argument("--force", action="store_true", help="replace an existing FILE.mp4")
+
     recover = sub.add_parser("recover", help="repair recordings interrupted by power loss")
     recover.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -146,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": cmd_run,
             "verify": cmd_verify,
             "inspect": cmd_inspect,
+            "export": cmd_export,
             "recover": cmd_recover,
             "bench": cmd_bench,
             "scenario": cmd_scenario,
@@ -236,45 +253,9 @@ def _no_recordings(paths: list[str]) -> UsageError:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from camera.evidence.verify import verify_recording
+    from camera.verify_cmd import run_verify
 
-    found = find_recordings(args.paths)
-    if not found.recordings:
-        if not args.json:
-            _skip_notes(found.skipped, sys.stderr)
-        raise _no_recordings(args.paths)
-    if not args.json:
-        _skip_notes(found.skipped, sys.stdout)
-    dirs = found.recordings
-    failed = 0
-    results: list[dict[str, Any]] = []
-    for d in dirs:
-        report = verify_recording(d)
-        failed += not report.ok
-        results.append(
-            {"path": str(d), "ok": report.ok, "frames": report.frames, "problems": report.problems}
-        )
-        if not args.json:
-            if report.ok:
-                print(f"OK    {d}  ({report.frames} frames)")
-            else:
-                print(f"FAIL  {d}")
-                for problem in report.problems:
-                    print(f"      - {problem}")
-    if args.json:
-        skipped = [{"path": str(p), "reason": why} for p, why in found.skipped]
-        print(json.dumps({"recordings": results, "skipped": skipped, "ok": failed == 0}))
-    elif len(dirs) > 1 or found.skipped:
-        skipped = f", {len(found.skipped)} other paths skipped" if found.skipped else ""
-        print(f"{len(dirs) - failed} of {len(dirs)} recordings verified{skipped}")
-    if failed:
-        return EXIT_FAILED
-    # Every recording found is fine, but a path that was asked for does not exist:
-    # a typo in a CI job must not read as "verified".
-    if absent := [str(p) for p, why in found.skipped if why == MISSING]:
-        print(f"bodycam: {', '.join(absent)}: {MISSING}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+    return run_verify(args.paths, keys=args.key, as_json=args.json)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -291,6 +272,45 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return EXIT_OK
     for item in items:
         print(item["text"])
+    return EXIT_OK
+
+
+# -- export --------------------------------------------------------------------
+def _one_recording(given: str) -> Path:
+    """RECORDING as one recording directory; a storage directory or a file is a usage error."""
+    path = shown(Path(given))
+    found = find_recordings([given])
+    if found.recordings == [path]:
+        return path
+    if found.recordings:
+        raise UsageError(
+            f"{given}: a storage directory holding {len(found.recordings)} recording(s); "
+            "export takes one recording directory"
+        )
+    why = next((why for p, why in found.skipped if p == path), "no manifest, journal or segments")
+    raise UsageError(f"{given}: {why}; expected one recording directory")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Verify, then stream-copy: an export for court must not launder a damaged recording."""
+    from camera.evidence.verify import verify_recording
+    from camera.export import check_output, export_recording
+
+    directory = _one_recording(args.recording)
+    out = Path(args.out)
+    check_output(out, args.force)  # before the verify, which reads every segment
+    report = verify_recording(directory)
+    if not report.ok:
+        print(f"bodycam: {directory}: does not verify; not exported:", file=sys.stderr)
+        for problem in report.problems:
+            print(f"      - {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    result = export_recording(directory, out, force=args.force)
+    print(f"exported {directory} ({report.frames} frames verified)")
+    print(f"  file:    {result.path}")
+    print(f"  sha256:  {result.sha256}")
+    print(f"  frames:  {result.frames}")
+    print(f"  sidecar: {result.sidecar}")
     return EXIT_OK
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import av
 
 from camera.errors import InputError
+from camera.evidence import annexb
 
 MANIFEST = "manifest.json"
 #: Journal of a recording still being written or cut by a power loss.
@@ -59,9 +60,6 @@ SIDECAR_SUFFIX = ".sha256"
 #: ``use_metadata_tags`` keeps our custom keys (MP4 otherwise drops unknown
 #: ones); ``faststart`` puts the index first, so a player starts at once.
 MOVFLAGS = "+use_metadata_tags+faststart"
-START_CODE = b"\x00\x00\x01"
-#: H.264 NAL unit types that carry a coded slice, i.e. a picture.
-H264_SLICE_TYPES = frozenset(range(1, 6))
 
 
 class ExportError(InputError):
@@ -88,6 +86,11 @@ class ExportResult:
     frames: int
     bytes: int
 
+    @property
+    def sidecar(self) -> Path:
+        """The ``sha256sum``-format file written beside the export."""
+        return Path(f"{self.path}{SIDECAR_SUFFIX}")
+
 
 @dataclass(frozen=True)
 class _Recording:
@@ -110,7 +113,7 @@ def export_recording(directory: Path, out: Path, *, force: bool = False) -> Expo
     directory = Path(directory)
     out = Path(out)
     recording = _read_manifest(directory)
-    _check_output(out, force)
+    check_output(out, force)
     for name, _ in recording.segments:  # fail before any writing for the common case
         if not (directory / name).is_file():
             raise SegmentError(f"{directory / name}: segment listed in {MANIFEST} is missing")
@@ -127,8 +130,9 @@ def export_recording(directory: Path, out: Path, *, force: bool = False) -> Expo
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _write_atomic(Path(f"{out}{SIDECAR_SUFFIX}"), f"{digest}  {out.name}\n".encode())
-    return ExportResult(path=out, sha256=digest, frames=frames, bytes=size)
+    result = ExportResult(path=out, sha256=digest, frames=frames, bytes=size)
+    _write_atomic(result.sidecar, f"{digest}  {out.name}\n".encode())
+    return result
 
 
 # -- input ----------------------------------------------------------------------------------
@@ -197,7 +201,8 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def _check_output(out: Path, force: bool) -> None:
+def check_output(out: Path, force: bool) -> None:
+    """Refuse an output path before any work: callers that check first (verify) fail fast."""
     if out.suffix.lower() != OUTPUT_SUFFIX:
         raise OutputError(f"{out}: expected a file name ending in {OUTPUT_SUFFIX}")
     if not out.parent.is_dir():
@@ -326,24 +331,7 @@ def _is_picture(data: bytes, codec: str) -> bool:
     """Whether a packet carries a picture: an H.264 access unit may be SEI only."""
     if codec != "h264":
         return True  # one JPEG per packet, and empty packets never get this far
-    return any(nal_type in H264_SLICE_TYPES for nal_type in annexb_nal_types(data))
-
-
-def annexb_nal_types(data: bytes) -> list[int]:
-    """The NAL unit types of an Annex-B buffer, in order (start codes 00 00 01 or 00 00 00 01).
-
-    Zero bytes between start codes (padding, or two start codes in a row) are
-    no NAL unit: a real one never ends in a zero byte.
-    """
-    types = []
-    at = data.find(START_CODE)
-    while at != -1:
-        start = at + len(START_CODE)
-        at = data.find(START_CODE, start)
-        end = len(data) if at == -1 else at
-        if start < end and (data[start] or data.count(0, start, end) != end - start):
-            types.append(data[start] & 0x1F)
-    return types
+    return any(annexb.is_slice(nal) for _, nal in annexb.iter_nals(data))
 
 
 def _hash_and_sync(path: Path) -> tuple[str, int]:

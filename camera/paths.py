@@ -5,7 +5,9 @@ after an fsck, a README someone copied over, a shell glob that caught a stray
 file. Those are not failed recordings, and one of them must not stop the
 check of the rest; they are skipped with a note, so nothing passes unseen.
 A recording is a directory holding a manifest, a journal (an interrupted
-recording) or segment files: anything the camera writes into one.
+recording) or segment files: anything the camera writes into one. The
+storage's own files (the audit log, the exported public keys) are part of the
+storage directory, checked with it, and are not listed as skipped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camera.evidence.records import JOURNAL, MANIFEST, SEGMENT_PREFIX
+
+#: The audit log beside the recordings (camera.evidence.audit.AUDIT).
+AUDIT_LOG = "audit.jsonl"
+#: Exported public keys end so: ``<device-id>.pub.pem``, ``<device-id>.<key-id>.pub.pem``.
+PUBLIC_KEY_SUFFIX = ".pub.pem"
 
 #: Why a path that was asked for is skipped when it does not exist (an input error).
 MISSING = "no such file or directory"
@@ -35,6 +42,11 @@ def shown(path: Path) -> Path:
     name from its path, need the real directory then.
     """
     return path.resolve() if path.name in ("", "..") else path
+
+
+def is_storage_file(path: Path) -> bool:
+    """The audit log or an exported public key: a storage directory's own files."""
+    return path.is_file() and (path.name == AUDIT_LOG or path.name.endswith(PUBLIC_KEY_SUFFIX))
 
 
 def is_recording(names: Sequence[str]) -> bool:
@@ -76,6 +88,8 @@ def find_recordings(paths: Sequence[str | os.PathLike[str]]) -> Found:
             if name.startswith("."):
                 continue  # temporary and hidden files, never a recording of ours
             child = path / name
+            if is_storage_file(child):
+                continue
             inner = _entries(child)
             if isinstance(inner, str):
                 found.skipped.append((child, inner))

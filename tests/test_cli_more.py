@@ -44,11 +44,25 @@ def assert_frame_exact(rec: Path) -> dict:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file; the audit log, which only ever grows, by its bytes so far.
+
+    A later boot appends to ``audit.jsonl``: "untouched" means what was there
+    is still its prefix, which :func:`same_as_before` checks.
+    """
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != "audit.jsonl"
+    } | {"audit.jsonl@": (root / "audit.jsonl").read_bytes().hex()}
+
+
+def same_as_before(before: dict[str, str], after: dict[str, str]) -> bool:
+    """Every file of ``before`` unchanged; the audit log only appended to."""
+    log = "audit.jsonl@"
+    files = {k: after.get(k) for k in before if k != log} == {
+        k: v for k, v in before.items() if k != log
     }
+    return files and after[log].startswith(before[log]) and len(after[log]) > len(before[log])
 
 
 # -- the default scenario -----------------------------------------------------------
@@ -247,7 +261,7 @@ def test_second_boot_continues_the_counter(
     assert [p[-5:] for p in second] == ["_0003", "_0004"]
     assert [p[:-5] for p in second] == [p[:-5] for p in first]  # same device and wall time
     after = tree_digest(store)
-    assert {k: after.get(k) for k in before} == before  # nothing of the first boot touched
+    assert same_as_before(before, after)  # nothing of the first boot touched
     assert recording_ids(store) == sorted(Path(p).name for p in first + second)
     code, out, _ = run_cli(capsys, "verify", str(store))
     assert code == 0 and "4 of 4 recordings verified" in out, out
@@ -283,7 +297,7 @@ def test_counter_continues_after_power_loss_recovered_at_the_cut(
     [new] = json.loads(out)["recordings"]
     assert new["path"].endswith("_0002")
     after = tree_digest(store)
-    assert {k: after.get(k) for k in before} == before
+    assert same_as_before(before, after)
     assert_frame_exact(Path(interrupted["path"]))
     assert_frame_exact(Path(new["path"]))
 

@@ -24,13 +24,16 @@ from av.bitstream import BitStreamFilterContext
 from hypothesis import given
 from hypothesis import strategies as st
 
+from camera.cli import main as cli_main
 from camera.errors import InputError
+from camera.evidence import annexb
+from camera.evidence.keys import load_public_key
+from camera.evidence.svf_check import validate
 from camera.export import (
     ExportError,
     ManifestError,
     OutputError,
     SegmentError,
-    annexb_nal_types,
     export_recording,
 )
 from camera.framecode import read_frame_code
@@ -172,7 +175,9 @@ def test_h264_export_decodes_to_exactly_the_recorded_frames(h264_rec: Path, out_
     m = manifest_of(h264_rec)
     result = export_recording(h264_rec, out_dir / "x.mp4")
 
-    assert decoded_codes(result.path) == list(range(m["first_frame"], m["last_frame"] + 1))
+    last = result.frames  # the recording's closing signature: a packet with no picture
+    codes = decoded_codes(result.path, no_picture=frozenset({last}))
+    assert codes == list(range(m["first_frame"], m["last_frame"] + 1))
     assert result.frames == m["frames"] == m["last_frame"] - m["first_frame"] + 1
     with av.open(str(result.path)) as c:
         assert c.format.name.startswith("mov,mp4")
@@ -196,7 +201,8 @@ def test_timestamps_run_on_across_segments(h264_rec: Path, out_dir: Path) -> Non
     result = export_recording(h264_rec, out_dir / "x.mp4")
     stamps = [dts for dts, _ in mp4_packets(result.path)]
     assert stamps[0] == 0
-    assert {b - a for a, b in itertools.pairwise(stamps)} == {FRAME_TICKS}
+    assert {b - a for a, b in itertools.pairwise(stamps[:-1])} == {FRAME_TICKS}
+    assert stamps[-1] - stamps[-2] == 1  # the closing signature: one tick after the last frame
 
 
 def closing_sei() -> bytes:
@@ -225,23 +231,25 @@ def rewrite_segment(segment: Path, *, keep_frames: bool, then: bytes) -> None:
     copy.replace(segment)
 
 
-def test_a_packet_without_a_picture_is_exported_too(rec: Path, out_dir: Path) -> None:
-    """The closing signature of a recording is an SEI-only access unit after the last frame."""
+def test_the_closing_signature_is_exported_and_the_video_still_validates(
+    h264_rec: Path, out_dir: Path
+) -> None:
+    """A recording ends with an SEI-only access unit (its closing signature): kept, not a frame,
+    and the exported video validates GOP by GOP with the device's key, every frame covered."""
+    rec = h264_rec
     m = manifest_of(rec)
-    sei = closing_sei()
-    rewrite_segment(rec / m["segments"][-1]["file"], keep_frames=True, then=START + sei)
-    reseal(rec, -1)
-
     result = export_recording(rec, out_dir / "x.mp4")
 
     exported = mp4_packets(result.path)
     assert len(exported) == m["frames"] + 1
     assert result.frames == m["frames"]  # the SEI is kept but is not a frame
-    assert sei in nal_units(exported[-1][1])
-    assert annexb_nal_types(exported[-1][1]) in ([6], [9, 6])  # MPEG-TS adds an AUD
+    assert set(nal_types(exported[-1][1])) <= {6, 9}  # SEIs only (MPEG-TS may add an AUD)
     assert [nal_units(d) for _, d in exported] == [nal_units(p) for p in segment_packets(rec)]
-    codes = decoded_codes(result.path, no_picture=frozenset({len(exported) - 1}))
-    assert codes == list(range(m["first_frame"], m["last_frame"] + 1))
+    public_key, _ = load_public_key(rec.parent / f"{m['device_id']}.pub.pem")
+    stream = b"".join(data for _, data in exported)
+    check = validate(stream, public_key)
+    assert check.ok and not check.unsigned_frames, check.problems
+    assert check.frames == m["frames"]
 
 
 def test_metadata_names_the_recording_device_and_manifest(h264_rec: Path, out_dir: Path) -> None:
@@ -507,7 +515,119 @@ def test_every_export_error_is_bad_input() -> None:
     assert issubclass(ExportError, InputError)
 
 
-# -- the Annex-B scanner ------------------------------------------------------------------
+# -- bodycam export ----------------------------------------------------------------------
+
+
+def bodycam(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli_main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_exports_a_verified_recording_and_names_what_it_wrote(
+    h264_rec: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = out_dir / "case.mp4"
+    code, stdout, err = bodycam(capsys, "export", str(h264_rec), "--out", str(out))
+
+    assert (code, err) == (0, "")
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    frames = manifest_of(h264_rec)["frames"]
+    assert f"  file:    {out}\n" in stdout
+    assert f"  sha256:  {digest}\n" in stdout
+    assert f"  frames:  {frames}\n" in stdout
+    assert f"  sidecar: {out}.sha256\n" in stdout
+    assert f"({frames} frames verified)" in stdout
+    assert (out_dir / "case.mp4.sha256").read_text() == f"{digest}  case.mp4\n"
+
+
+def test_cli_refuses_to_export_a_recording_that_does_not_verify(
+    rec: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seg = rec / manifest_of(rec)["segments"][1]["file"]
+    data = bytearray(seg.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    seg.write_bytes(bytes(data))
+
+    code, stdout, err = bodycam(capsys, "export", str(rec), "--out", str(out_dir / "x.mp4"))
+
+    assert code == 1
+    assert stdout == ""
+    first, *problems = err.splitlines()
+    assert first == f"bodycam: {rec}: does not verify; not exported:"
+    assert any(seg.name in p and "sha256" in p for p in problems), problems
+    assert leftovers(out_dir) == []
+
+
+def test_cli_refuses_an_existing_output_without_force_before_verifying(
+    h264_rec: Path,
+    out_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import camera.evidence.verify as verify
+
+    out = out_dir / "x.mp4"
+    out.write_bytes(b"earlier export")
+    checked: list[Path] = []
+    real = verify.verify_recording
+    monkeypatch.setattr(verify, "verify_recording", lambda d: checked.append(d) or real(d))
+
+    code, stdout, err = bodycam(capsys, "export", str(h264_rec), "--out", str(out))
+
+    assert (code, stdout) == (2, "")
+    assert err == f"bodycam: {out}: already exists; refusing to overwrite it without --force\n"
+    assert checked == []  # refused at once, not after reading every segment
+    assert out.read_bytes() == b"earlier export"
+
+    code, stdout, err = bodycam(capsys, "export", str(h264_rec), "--out", str(out), "--force")
+    assert (code, err) == (0, "")
+    assert checked == [h264_rec]
+    assert hashlib.sha256(out.read_bytes()).hexdigest() in stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nope", "nope: no such file or directory; expected one recording directory"),
+        ("empty", "empty: no recordings in it; expected one recording directory"),
+        ("file.txt", "file.txt: not a recording (not a directory); expected one recording"),
+        ("store", "store: a storage directory holding 1 recording(s); export takes one"),
+    ],
+)
+def test_cli_export_takes_exactly_one_recording_directory(
+    h264_rec: Path,
+    tmp_path: Path,
+    out_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    target: str,
+    message: str,
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("not a recording")
+    shutil.copytree(h264_rec, tmp_path / "store" / h264_rec.name)
+
+    given = str(tmp_path / target)
+    code, stdout, err = bodycam(capsys, "export", given, "--out", str(out_dir / "x.mp4"))
+
+    assert (code, stdout) == (2, "")
+    assert err.startswith(f"bodycam: {tmp_path}/{message}")
+    assert err.count("\n") == 1
+    assert leftovers(out_dir) == []
+
+
+def test_cli_export_needs_an_output(h264_rec: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = bodycam(capsys, "export", str(h264_rec))
+    assert code == 2
+    assert "--out" in err and err.count("\n") == 1
+
+
+# -- the Annex-B scanner the export counts pictures with -----------------------------------
+
+
+def nal_types(data: bytes) -> list[int]:
+    return [annexb.nal_type(nal) for nal in annexb.split_nals(data)]
+
 
 # A NAL unit's header byte (forbidden bit 0), a body free of start-code emulation (no
 # zero bytes at all: stricter than H.264, but it keeps the oracle obvious), and up to
@@ -528,12 +648,12 @@ def test_annexb_nal_types_finds_every_nal_unit(units: list[tuple[int, bytes, int
         for header, body, pad, long in units
     )
     expected = [header & 0x1F for header, body, _, _ in units if header or body]
-    assert annexb_nal_types(data) == expected
+    assert nal_types(data) == expected
 
 
 def test_annexb_nal_types_skips_what_is_not_a_nal_unit() -> None:
-    assert annexb_nal_types(b"") == []
-    assert annexb_nal_types(b"\x65\x88") == []  # no start code
-    assert annexb_nal_types(b"\x00\x00\x01") == []
-    assert annexb_nal_types(b"\x00\x00\x01\x00\x00\x01\x65\x88") == [5]
-    assert annexb_nal_types(b"\x00\x00\x00\x01\x09\xf0\x00\x00\x00\x01\x06\x05") == [9, 6]
+    assert nal_types(b"") == []
+    assert nal_types(b"\x65\x88") == []  # no start code
+    assert nal_types(b"\x00\x00\x01") == []
+    assert nal_types(b"\x00\x00\x01\x00\x00\x01\x65\x88") == [5]
+    assert nal_types(b"\x00\x00\x00\x01\x09\xf0\x00\x00\x00\x01\x06\x05") == [9, 6]

@@ -24,9 +24,9 @@ from camera.config import load_config
 from camera.encoders.h264 import H264Encoder
 from camera.encoders.mjpeg import MJPEGEncoder
 from camera.evidence.journal import read_journal
+from camera.evidence.keys import test_key
 from camera.evidence.records import JOURNAL, MANIFEST
 from camera.evidence.verify import FORMAT_OF_SUFFIX, decode_file, verify_recording
-from camera.evidence.keys import test_key
 from camera.firmware import Firmware
 from camera.frames import EncodedFrame
 from camera.recorder import Recorder, VideoFormat

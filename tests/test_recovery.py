@@ -260,7 +260,8 @@ def damaged_line_recovers_and_verifies(rec: Path, line: int, at: int, xor: int) 
     m = json.loads((rec / "manifest.json").read_text())
     assert m["recovery"]["skipped_journal_lines"] == ([] if intact else [line])
     assert check_recovered(before, vouched, rec) == []
-    assert main(["verify", str(rec)]) == 0
+    # `bodycam recover` holds no device key: the content verifies, the signature is absent.
+    assert verify_recording(rec).ok
 
 
 def test_lost_closed_record_is_described_from_the_segment_itself(

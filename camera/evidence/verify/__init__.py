@@ -18,8 +18,12 @@ manifest and the file size allow. Every finding is one human line in
 One module per concern: :mod:`.files` (reading untrusted files),
 :mod:`.decode` (pictures and frame codes), :mod:`.rules` (the manifest's
 fields and totals), :mod:`.continuity` (frames and times across segments),
-:mod:`.segment` (one listed segment), :mod:`.recovery` (what recovery did).
-:func:`_verify` runs them in order; a new concern is a module and a step there.
+:mod:`.segment` (one listed segment), :mod:`.recovery` (what recovery did);
+given keys (:mod:`.trust`), also :mod:`.signatures` (the manifest's signature
+and provenance), :mod:`.instream` (H.264 in-stream signatures) and
+:mod:`.frame_hashes` (MJPEG's signed frame list). What links recordings (the
+chain, the audit log) is :mod:`.storage`'s. :func:`_verify` runs them in
+order; a new concern is a module and a step there.
 """
 
 from __future__ import annotations
@@ -38,15 +42,20 @@ from camera.evidence.verify.files import (
     unlisted_segments,
 )
 from camera.evidence.verify.findings import Report, show
+from camera.evidence.verify.frame_hashes import check_frame_hashes
+from camera.evidence.verify.instream import check_stream
 from camera.evidence.verify.recovery import check_recovery
 from camera.evidence.verify.rules import LIST, REQUIRED, check_manifest
 from camera.evidence.verify.segment import check_segment
+from camera.evidence.verify.signatures import check_manifest_signature
+from camera.evidence.verify.trust import KeySet
 
 __all__ = [
     "FORMAT_OF_SUFFIX",
     "REQUIRED",
     "Decoded",
     "DecodedFrame",
+    "KeySet",
     "Prefix",
     "Report",
     "Unreadable",
@@ -70,7 +79,7 @@ def _interrupted(directory: Path) -> str | None:
     )
 
 
-def _verify(directory: Path, report: Report) -> None:
+def _verify(directory: Path, report: Report, keys: KeySet | None) -> None:
     """The checks, in order; each later one relies only on what earlier ones validated."""
     problems = report.problems
     if (why := _interrupted(directory)) is not None:
@@ -86,21 +95,38 @@ def _verify(directory: Path, report: Report) -> None:
     if checked is None:
         return
     expect, segments = checked
+    # 1b. Who signed it (only when asked to check signatures: keys, even none).
+    key = check_manifest_signature(m, keys, report) if keys is not None else None
     # 2. What recovery did: its tails on disk, where short segments' whole frames end.
     complete, tails = check_recovery(directory, m, problems)
     # 3. Each listed segment: bytes and hash, pictures, continuity across segments.
     run = Continuity(start_time=segments[0]["start_time"] if segments else None)
     for seg in segments:
+        before = len(report.codes)
         check_segment(directory, seg, expect, run, report, complete.get(seg["file"]))
+        report.segment_codes[seg["file"]] = report.codes[before:]
     # 4. Nothing on disk that the manifest does not account for.
     if LIST.ok(m.get("segments")):
         names = [s.get("file") for s in m["segments"] if isinstance(s, dict)]
         listed = {name for name in names if isinstance(name, str)}
         problems += unlisted_segments(directory, listed | tails)
+    # 5. Signatures over the pictures: in the stream (H.264), or the manifest's list
+    # (MJPEG; a hash check, so done without keys too, for any manifest that has it).
+    recovered = "recovery" in m
+    if keys is not None and segments and expect.codec == "h264":
+        check_stream(directory, segments, complete, key, recovered, report)
+    elif segments and expect.codec == "mjpeg":
+        required = keys is not None or "signature" in m
+        check_frame_hashes(directory, segments, complete, recovered, required, report)
 
 
-def verify_recording(directory: Path | str) -> Report:
+def verify_recording(directory: Path | str, keys: KeySet | None = None) -> Report:
     """Check one recording directory; every finding is a line in ``report.problems``.
+
+    With ``keys`` (even an empty set) signatures are checked too: the
+    manifest's, and the in-stream ones or MJPEG's frame list; without, only
+    what needs no key (hashes, decoding, continuity), as for a recording
+    made before the device signed anything.
 
     Never raises (KeyboardInterrupt aside). The last-resort handler turns a
     verifier bug into an "internal error" finding instead of a traceback, so
@@ -109,7 +135,7 @@ def verify_recording(directory: Path | str) -> Report:
     """
     report = Report(Path(directory))
     try:
-        _verify(report.path, report)
+        _verify(report.path, report, keys)
     except Exception as exc:
         report.problems.append(
             f"internal error while verifying: {type(exc).__name__}: {show(str(exc))}"

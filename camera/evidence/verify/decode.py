@@ -20,9 +20,14 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
+from camera.evidence import annexb
+from camera.evidence.svf_parse import is_svf_sei
 from camera.evidence.verify.files import FORMAT_OF_SUFFIX, Unreadable, open_regular
 from camera.framecode import CODE_HEIGHT, read_frame_code
 
+#: NAL unit types a signature-only access unit may hold besides its SVF SEIs:
+#: the access unit delimiter the MPEG-TS muxer puts in front of every unit.
+NAL_AUD = 9
 #: Packets decoded beyond a segment's declared frame count before giving up:
 #: room to report "more frames than the manifest says" without decoding an
 #: arbitrarily long (or garbage) stream.
@@ -49,6 +54,8 @@ class Decoded:
     stopped: str | None = None
     bad_packets: int = 0
     first_bad: str | None = None
+    #: Picture-less units holding only signed-video SEIs (a recording's closing signature).
+    signature_units: int = 0
     #: The container's keyframe flag on the first packet: a decoder silently
     #: skips leading P frames it has no reference for, so the first *picture*
     #: alone cannot show that a segment was cut mid-GOP.
@@ -117,6 +124,19 @@ def _av_message(exc: Exception) -> str:
     if isinstance(exc, av.FFmpegError):
         return exc.strerror or type(exc).__name__
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def signature_only(data: bytes) -> bool:
+    """True for an access unit with no picture, only Signed Video SEIs (and a delimiter).
+
+    A stop closes the recording's last GOP with an SEI in a unit of its own,
+    after the last frame; FFmpeg's decoder calls such a unit invalid data.
+    Only this exact shape is excused: any slice, or any other NAL unit, and
+    an undecodable packet stays a finding.
+    """
+    kinds = [(annexb.nal_type(nal), nal) for nal in annexb.split_nals(data)]
+    signed = [nal for kind, nal in kinds if kind == annexb.NAL_SEI and is_svf_sei(nal)]
+    return bool(signed) and len(signed) + sum(kind == NAL_AUD for kind, _ in kinds) == len(kinds)
 
 
 def _packets(container: Any, stream: Any, out: Decoded) -> Iterator[Any]:
@@ -203,6 +223,9 @@ def decode_file(
             try:
                 pictures = packet.decode()
             except Exception as exc:
+                if out.codec == "h264" and signature_only(bytes(packet)):
+                    out.signature_units += 1
+                    continue
                 out.bad_packets += 1
                 out.first_bad = out.first_bad or f"packet {n}: {_av_message(exc)}"
                 continue

@@ -23,6 +23,14 @@ class Report:
     problems: list[str] = field(default_factory=list)
     frames: int = 0
     codes: list[int | None] = field(default_factory=list)
+    #: Worth saying, but no sign of tampering (a power cut's unsigned last GOP).
+    notes: list[str] = field(default_factory=list)
+    #: Each listed segment's decoded frame codes, by file name (for naming frames).
+    segment_codes: dict[str, list[int | None]] = field(default_factory=dict)
+    #: The key the manifest names, when it was checked against one; and whether
+    #: it calls itself a simulation test key (proves integrity, not authorship).
+    key_id: str | None = None
+    test_key: bool = False
 
     @property
     def ok(self) -> bool:

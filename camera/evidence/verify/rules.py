@@ -51,6 +51,12 @@ STOP_REASON = Rule(
 OBJECT = Rule(lambda v: isinstance(v, dict), "an object")
 LIST = Rule(lambda v: isinstance(v, list), "a list")
 FRAME_OR_NULL = Rule(lambda v: v is None or FRAME.ok(v), "a frame number or null")
+BOOL = Rule(lambda v: type(v) is bool, "true or false")
+OBJECT_OR_NULL = Rule(lambda v: v is None or isinstance(v, dict), "an object or null")
+SHA256_LIST = Rule(
+    lambda v: isinstance(v, list) and all(SHA256.ok(h) for h in v),
+    "a list of sha256 (64 lowercase hex digits each)",
+)
 
 HEAD: dict[str, Rule] = {
     "format": Rule(lambda v: v == FORMAT, repr(FORMAT)),
@@ -89,6 +95,16 @@ SEGMENT = {
     "end_time": SECONDS,
 }
 REQUIRED = tuple(HEAD)
+#: Who wrote a signed manifest, with what, after which (SPEC 12); ``signature``
+#: itself is the signature check's to report.
+PROVENANCE = {
+    "firmware_version": TEXT,
+    "config_sha256": SHA256,
+    "key_id": SHA256,
+    "test_key": BOOL,
+    "previous": OBJECT_OR_NULL,
+}
+PREVIOUS = {"recording_id": TEXT, "manifest_sha256": SHA256}
 
 
 def check_fields(obj: Any, rules: dict[str, Rule], where: str, problems: list[str]) -> bool:
@@ -182,6 +198,19 @@ def check_manifest(m: Any, problems: list[str]) -> tuple[Expect, list[dict[str, 
         gaps={(g["first_frame"], g["frames"]) for g in gaps or []},
     )
     return expect, segments
+
+
+def check_provenance(m: dict[str, Any], problems: list[str]) -> dict[str, Any] | None:
+    """The provenance fields of a signed manifest; returns ``previous`` if it is a valid link.
+
+    ``previous`` is null for the device's first recording on the card, else
+    the recording before it and the sha256 of that manifest's bytes.
+    """
+    check_fields(m, PROVENANCE, "", problems)
+    previous = m.get("previous")
+    if isinstance(previous, dict) and check_fields(previous, PREVIOUS, "previous", problems):
+        return previous
+    return None
 
 
 def check_totals(m: dict[str, Any], segments: list[dict[str, Any]], problems: list[str]) -> None:
