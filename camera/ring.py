@@ -30,10 +30,14 @@ frame's offset.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from camera.frames import EncodedFrame
+
+if TYPE_CHECKING:
+    from camera.evidence.svf import FrameSeal
 
 __all__ = ["RingBuffer"]
 
@@ -64,6 +68,10 @@ class RingBuffer:
         self._time = np.zeros(n, dtype=np.float64)
         self._number = np.zeros(n, dtype=np.int64)
         self._key = np.zeros(n, dtype=np.bool_)
+        #: Each held frame's in-stream signature seal (H.264), by slot: the
+        #: recording writer needs the pre-event's seals as much as the live
+        #: ones to sign the GOP a recording ends in. References, preallocated.
+        self._seal: list[FrameSeal | None] = [None] * n
         self._kseq = np.zeros(n, dtype=np.int64)  # sequence numbers of held keyframes
         # Frames are addressed by a running sequence number; slot = seq % max_frames.
         self._first = 0  # seq of the oldest held frame
@@ -162,6 +170,7 @@ class RingBuffer:
         self._time[slot] = t
         self._number[slot] = number
         self._key[slot] = frame.keyframe
+        self._seal[slot] = frame.seal
         if frame.keyframe:
             self._kseq[self._knext % n] = seq
             self._knext += 1
@@ -231,10 +240,11 @@ class RingBuffer:
         i = int(np.searchsorted(ktimes, t, side="right")) - 1
         start = int(kseqs[i]) if i >= 0 else self._first
         slots = np.arange(start, self._next) % n
-        arena = self.arena
+        arena, seals = self.arena, self._seal
         return [
-            EncodedFrame(arena[off : off + size].tobytes(), number, time, key)
-            for off, size, number, time, key in zip(
+            EncodedFrame(arena[off : off + size].tobytes(), number, time, key, seals[slot])
+            for slot, off, size, number, time, key in zip(
+                slots.tolist(),
                 self._off[slots].tolist(),
                 self._size[slots].tolist(),
                 self._number[slots].tolist(),

@@ -117,12 +117,6 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-@pytest.mark.xfail(
-    reason="KNOWN BUG (issue 9 note): in a --realtime run stopped by SIGINT, verify finds the "
-    "last GOP's IDR slice hashes absent from the signed list (closing signature on the "
-    "encode-thread path); the recording itself is complete",
-    strict=False,
-)
 def test_sigint_closes_the_recording_prints_json_and_exits_130(tmp_path: Path, capsys) -> None:
     proc, store = start_run(tmp_path, "--json")
     rec = wait_until_durable(proc, store)

@@ -437,3 +437,19 @@ def test_frames_from_thirty_seconds_returns_everything_held() -> None:
     assert len(got) == len(ring) >= 30 * FPS
     assert sum(f.size for f in got) == ring.bytes_used > 15_000_000
     assert all(f.data[:4] == f.number.to_bytes(4, "big") for f in got)
+
+
+def test_frames_from_keeps_each_frames_signature_seal() -> None:
+    """The writer signs a recording's last GOP from the frames' seals: the pre-event
+    copy out of the arena must carry them, or a recording that stops inside a GOP
+    whose keyframe came from the ring closes with a signature that leaves it out."""
+    from camera.evidence.svf import FrameSeal
+
+    ring = RingBuffer(1_000_000, retain_seconds=10.0, max_frames=64)
+    seals = [
+        FrameSeal(gop_counter=1 + i // 5, linked_hash=b"", hashes=(bytes([i]),)) for i in range(12)
+    ]
+    for i, seal in enumerate(seals):
+        ring.append(EncodedFrame(bytes([i]) * 100, i, i / 30, i % 5 == 0, seal))
+    assert [f.seal for f in ring.frames_from(0.0)] == seals
+    assert [f.seal for f in ring.frames_from(6 / 30)] == seals[5:]

@@ -860,3 +860,19 @@ def test_several_trusted_keys_each_check_what_they_signed(
     problems = failing(lines, rec)
     assert not any(p.startswith("manifest.json") for p in problems), problems
     assert any("carries a different public key than the one given" in p for p in problems)
+
+
+def test_a_recording_ending_in_a_gop_begun_in_the_pre_event_is_wholly_signed(
+    tmp_path: Path,
+) -> None:
+    """The GOP a recording stops in started before the trigger (its keyframe came out of
+    the ring): the closing signature must cover that keyframe too. It did not while the
+    ring dropped the frames' seals, and the keyframe read as altered."""
+    dev = make_device(tmp_path, SMALL)
+    dev.set_input(2.0, "holster", True)  # recognised at ~2.02: keyframe 60 (2.0 s) is pre-event
+    dev.run(until=2.3)
+    [m] = dev.shutdown()
+    storage = tmp_path / "store"
+    assert m["first_frame"] == 30 and m["last_frame"] < 90  # ends inside the GOP of frame 60
+    report = verify_recording(storage / m["recording_id"], keys_beside(storage))
+    assert report.ok, report.problems
