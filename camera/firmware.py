@@ -160,6 +160,19 @@ class Firmware:
         # Held until shutdown (or until the process dies): a second firmware or
         # ``bodycam recover`` on this card is refused instead of corrupting it.
         self.hal.storage.lock()
+        self._boot_records()
+        self.triggers.start()
+        self.capture.start()
+        self._set_state(State.BUFFERING)
+        for name, detector in self.triggers.detectors.items():
+            # A level already active at boot is no edge: logged, never a trigger
+            # (a camera booted next to an empty holster must not start recording).
+            self._log("input", input=name, active=detector.active)
+
+    def _boot_records(self) -> list[dict[str, Any]]:
+        """What every boot writes before capture: the public key, its audit entries, and
+        the recovery of recordings a power cut interrupted (signed, chained, logged)."""
+        recovered = []
         now, storage, key = self.clock.now(), self.hal.storage, self.key
         # A simulation's test key replaces an older one (kept, renamed); a real
         # key never silently replaces another: the card was signed by it.
@@ -174,6 +187,7 @@ class Firmware:
         )
         self.audit.record("config_loaded", now, config_sha256=self.config_sha256)
         for manifest in recover_storage(storage, self.custody):
+            recovered.append(manifest)
             rec_id = manifest["recording_id"]
             self._log("recovered", recording=rec_id, frames=manifest["frames"])
             self.audit.record(
@@ -183,13 +197,22 @@ class Firmware:
                 frames=manifest["frames"],
                 manifest_sha256=manifest_sha256(storage, rec_id),
             )
-        self.triggers.start()
-        self.capture.start()
-        self._set_state(State.BUFFERING)
-        for name, detector in self.triggers.detectors.items():
-            # A level already active at boot is no edge: logged, never a trigger
-            # (a camera booted next to an empty holster must not start recording).
-            self._log("input", input=name, active=detector.active)
+        return recovered
+
+    def recover_after_power_cut(self) -> list[dict[str, Any]]:
+        """A simulated power cut's next boot, up to recovery: what the card holds then.
+
+        The cut took the audit log's unsynced tail, so it is read afresh; the
+        recovered manifests are signed, chained and logged as at a real boot.
+        """
+        self.audit.close()
+        self.audit = DeviceAudit(
+            AuditLog(self.hal.storage, self.key), self.clock.wall, self.hal.worker
+        )
+        recovered = self._boot_records()
+        self.audit.checkpoint(self.clock.now(), "recovery")
+        self.audit.close()
+        return recovered
 
     def run(self, until: float) -> None:
         self.clock.run(until=until)

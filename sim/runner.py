@@ -133,15 +133,13 @@ def _power_cut(dev: SimDevice) -> list[dict[str, Any]]:
     is cut back to its last fsync, and recovery runs as it would at power-up.
     Returns the recordings finished before the cut plus the recovered ones.
     """
-    from camera.recovery import recover_storage
-
     finished = list(dev.firmware.recordings)
     dev.storage.power_cut()
     dev.hal.gpio.close()
     dev.storage.unlock()  # the dead firmware's lock dies with it; the next boot takes it
     dev.storage.lock()
     try:
-        return finished + recover_storage(dev.storage)
+        return finished + dev.firmware.recover_after_power_cut()
     finally:
         dev.storage.unlock()
 

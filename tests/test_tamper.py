@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from camera.cli import main
 from camera.evidence import annexb
+from camera.evidence.audit import read_audit
 from camera.evidence.canonical import sign_document
 from camera.evidence.keys import test_key
 from camera.evidence.records import MANIFEST
@@ -876,3 +877,17 @@ def test_a_recording_ending_in_a_gop_begun_in_the_pre_event_is_wholly_signed(
     assert m["first_frame"] == 30 and m["last_frame"] < 90  # ends inside the GOP of frame 60
     report = verify_recording(storage / m["recording_id"], keys_beside(storage))
     assert report.ok, report.problems
+
+
+def test_a_simulated_power_loss_recovers_signed_chained_and_logged(
+    ci_run: Callable[[str], Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scenario's next boot recovers as the firmware does at power-up: the rebuilt
+    manifest is signed and chained, and the audit log names it."""
+    result = ci_run("power_loss")
+    storage = Path(result.storage)
+    [m] = [json.loads((p / "manifest.json").read_text()) for p in recordings(storage)]
+    assert "recovery" in m and m["signature"]
+    assert any(e["event"] == "recovery" for e in read_audit(storage / "audit.jsonl"))
+    code, lines = run_verify(capsys, "--key", str(public_key(storage)), str(storage))
+    assert code == 0, lines
