@@ -53,6 +53,7 @@ from camera.evidence.records import (
     PreEventDropped,
     Stop,
     StopReason,
+    Timing,
     Trigger,
     WallStep,
     r6,
@@ -78,6 +79,10 @@ class VideoFormat:
     width: int
     height: int
     fps: int
+    #: The encoder that opened and how frame times were made: written into the
+    #: journal head and the manifest (None: not known, left out).
+    encoder: str | None = None
+    timing: Timing | None = None
 
 
 @dataclass
@@ -522,4 +527,6 @@ class Recorder:
             trigger=rec.trigger,
             pre_event_requested=self.pre_event,
             pre_event_dropped=rec.pre_event_dropped,
+            encoder=v.encoder,
+            timing=v.timing,
         )

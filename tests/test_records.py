@@ -35,6 +35,7 @@ from camera.evidence.records import (
     StopReason,
     Sync,
     Tail,
+    Timing,
     Trigger,
     WallStep,
 )
@@ -65,6 +66,8 @@ heads = st.builds(
     | st.builds(
         PreEventDropped, start=times, end=times, first_frame=counts, frames=counts, cause=causes
     ),
+    encoder=st.none() | texts,
+    timing=st.none() | st.sampled_from(Timing),
 )
 spans = {
     "file": files,
@@ -99,9 +102,11 @@ def test_manifest_keys_keep_their_order() -> None:
         "device_id",
         "recording_id",
         "codec",
+        "encoder",  # optional: which implementation ran (absent in older manifests)
         "width",
         "height",
         "fps",
+        "timing",  # optional: exact (virtual clock) or sensor (capture times)
         "trigger",
         "pre_event_seconds",
         "pre_event_requested",
@@ -156,6 +161,8 @@ def build(segments: list[Segment], gaps: list[Gap], recovery: RecoveryInfo | Non
         fps=30,
         trigger=Trigger(source="holster", time=12.0, wall_time="w"),
         pre_event_requested=10.0,
+        encoder="libx264",
+        timing=Timing.EXACT,
     )
     stop = Stop(reason=StopReason.END_OF_RUN, time=20.0)
     return Manifest.build(head, segments, stop, [], gaps, [], recovery)
@@ -247,6 +254,29 @@ def test_head_of_older_firmware_has_no_pre_event_dropped(tmp_path: Path) -> None
     assert read.to_json() == {**head, "pre_event_dropped": None}
 
 
+def test_older_heads_build_manifests_without_encoder_and_timing() -> None:
+    """Journals of older firmware recover into manifests shaped as they were."""
+    old = Head.from_json(
+        {
+            "format": FORMAT,
+            "device_id": "D",
+            "recording_id": "D_1",
+            "codec": "h264",
+            "width": 640,
+            "height": 360,
+            "fps": 30,
+            "trigger": {"source": "holster", "time": 1.0, "wall_time": "w"},
+            "pre_event_requested": 10.0,
+        }
+    )
+    stop = Stop(reason=StopReason.POWER_LOSS, time=2.0)
+    m = Manifest.build(old, [], stop, [], []).to_json()
+    assert "encoder" not in m and "timing" not in m
+    new = build([], [], None).to_json()
+    assert (new["encoder"], new["timing"]) == ("libx264", "exact")
+    assert type(new["timing"]) is str
+
+
 GOOD = {
     "marker": {"source": "button", "time": 1.0},
     "gap": {"start": 1.0, "end": 1.0, "first_frame": 3, "frames": 1, "cause": "camera"},
@@ -287,6 +317,8 @@ def test_a_record_that_cannot_be_typed_is_skipped(
         {"trigger": {"source": "holster", "time": 1.0, "wall_time": "w", "detail": 3}},
         {"pre_event_dropped": {"start": 1.0}},
         {"pre_event_dropped": "all of it"},
+        {"timing": "wobbly"},
+        {"encoder": 7},
     ],
 )
 def test_a_head_that_cannot_be_typed_is_skipped(tmp_path: Path, change: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import lazily (no codec probing at import time).
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -16,10 +17,19 @@ import numpy as np
 from camera.errors import BackendError
 from camera.frames import EncodedFrame
 
+log = logging.getLogger(__name__)
+
+#: The Pi 4 / Zero 2 W's hardware H.264 encoder, as FFmpeg names it.
+HARDWARE_H264 = "h264_v4l2m2m"
+
 
 class Encoder(ABC):
     #: codec name as written in manifests and given to the muxer ("h264", "mjpeg")
     codec: str
+    #: The implementation that actually opened ("libx264", "h264_v4l2m2m",
+    #: "opencv-mjpeg"), as written in manifests: with ``auto`` only the
+    #: encoder itself knows which one it is.
+    name: str
 
     @abstractmethod
     def encode(self, image: np.ndarray, number: int, time: float) -> list[EncodedFrame]:
@@ -45,7 +55,14 @@ def open_encoder(
     quality: int,
     threads: int,
 ) -> Encoder:
-    """The encoder for ``codec``; ``encoder`` picks the H.264 implementation."""
+    """The encoder for ``codec``; ``encoder`` picks the H.264 implementation.
+
+    ``auto`` tries the hardware encoder (``h264_v4l2m2m``, the Pi 4 / Zero 2 W)
+    where FFmpeg has it and falls back to libx264 when it does not open (the
+    Pi 5 has none; FFmpeg builds include the codec even where no V4L2 M2M
+    device exists). A named encoder is that one or a BackendError: a forced
+    choice that silently became another would make the config lie.
+    """
     if codec == "mjpeg":
         from camera.encoders.mjpeg import MJPEGEncoder
 
@@ -53,16 +70,18 @@ def open_encoder(
     if codec == "h264":
         from camera.encoders.h264 import H264Encoder
 
-        names = ["libx264"] if encoder in ("auto", "libx264") else [encoder]
-        if encoder == "auto" and H264Encoder.available("h264_v4l2m2m"):
-            names.insert(0, "h264_v4l2m2m")
+        names = [HARDWARE_H264, "libx264"] if encoder == "auto" else [encoder]
         errors = []
         for name in names:
             try:
-                return H264Encoder(
+                opened = H264Encoder(
                     width, height, fps, bitrate=bitrate, gop=gop, threads=threads, name=name
                 )
             except BackendError as exc:
                 errors.append(str(exc))
+                continue
+            for why in errors:
+                log.info("encoder auto: %s; trying the next", why)
+            return opened
         raise BackendError("; ".join(errors))
     raise BackendError(f"unknown codec {codec!r}: expected h264 or mjpeg")

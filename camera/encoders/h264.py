@@ -49,6 +49,8 @@ def parameter_sets(data: bytes) -> bytes:
 
 
 class H264Encoder(Encoder):
+    """``name`` is the FFmpeg encoder that opened (see :attr:`Encoder.name`)."""
+
     codec = "h264"
 
     def __init__(
@@ -65,7 +67,8 @@ class H264Encoder(Encoder):
         try:
             ctx = av.CodecContext.create(name, "w")
         except (av.FFmpegError, ValueError) as exc:
-            raise BackendError(f"H.264 encoder {name!r} is not available: {exc}") from exc
+            detail = " ".join(str(exc).split())
+            raise BackendError(f"H.264 encoder {name!r} is not available: {detail}") from exc
         ctx.width = width
         ctx.height = height
         ctx.pix_fmt = "yuv420p"
@@ -84,7 +87,13 @@ class H264Encoder(Encoder):
         try:
             ctx.open()
         except av.FFmpegError as exc:
-            raise BackendError(f"H.264 encoder {name!r} cannot open: {exc}") from exc
+            hint = ""
+            if name != "libx264":
+                hint = (
+                    " (no usable hardware encoder device here; encoder auto falls back to libx264)"
+                )
+            detail = " ".join(str(exc).split())  # one line, whatever FFmpeg said
+            raise BackendError(f"H.264 encoder {name!r} cannot open: {detail}{hint}") from exc
         self.name = name
         self.gop = gop
         self._ctx = ctx

@@ -12,6 +12,7 @@ from camera.frames import EncodedFrame
 
 class MJPEGEncoder(Encoder):
     codec = "mjpeg"
+    name = "opencv-mjpeg"
 
     def __init__(self, quality: int = 80) -> None:
         self._params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]

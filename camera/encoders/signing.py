@@ -26,6 +26,7 @@ class SigningEncoder(Encoder):
     ) -> None:
         self.inner = inner
         self.codec = inner.codec
+        self.name = inner.name
         self.signer = signer
         #: Unix microseconds of a device time, for the GOP timestamps in the SEIs.
         self.wall_us = wall_us

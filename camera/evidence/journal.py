@@ -42,6 +42,7 @@ from camera.evidence.records import (
     Stop,
     StopReason,
     Sync,
+    Timing,
     WallStep,
 )
 from hal.storage import Storage
@@ -114,7 +115,7 @@ def _is_file(v: Any) -> bool:
 Check = Callable[[Any], bool]
 
 
-def _one_of(values: type[StopReason] | type[GapCause]) -> Check:
+def _one_of(values: type[StopReason] | type[GapCause] | type[Timing]) -> Check:
     return lambda v: isinstance(v, str) and v in set(values)
 
 
@@ -169,7 +170,11 @@ FIELDS: dict[str, dict[str, Check]] = {
 }
 #: Fields a kind may lack (journals of older firmware), checked when present.
 OPTIONAL: dict[str, dict[str, Check]] = {
-    "head": {"pre_event_dropped": lambda v: v is None or _fields_ok(v, _GAP)},
+    "head": {
+        "pre_event_dropped": lambda v: v is None or _fields_ok(v, _GAP),
+        "encoder": _is_text,
+        "timing": _one_of(Timing),
+    },
     "marker": _DETAIL,
 }
 

@@ -52,6 +52,18 @@ class StopReason(StrEnum):
     POWER_LOSS = "power_loss"
 
 
+class Timing(StrEnum):
+    """How a recording's frame times were made: what ``verify`` judges them against.
+
+    ``exact``: the virtual clock, frame ``n`` at exactly ``n / fps`` (SPEC 4), so
+    any deviation is damage. ``sensor``: a real camera's capture times, which
+    jitter around the nominal period and drift with the camera's own clock.
+    """
+
+    EXACT = "exact"
+    SENSOR = "sensor"
+
+
 class GapCause(StrEnum):
     """Why frames are missing: only ``camera`` frames were never the firmware's to drop."""
 
@@ -252,10 +264,17 @@ class Head(Record):
     pre_event_requested: float
     #: None, and written as null, also for journals from before the backlog bound.
     pre_event_dropped: PreEventDropped | None = None
+    #: The encoder that actually opened ("libx264", "h264_v4l2m2m", "opencv-mjpeg"):
+    #: ``auto`` picks by hardware, so only the recording can say which ran.
+    #: Absent in journals of older firmware, and then in their manifests too.
+    encoder: str | None = field(default=None, metadata=OPTIONAL)
+    #: How frame times were made (:class:`Timing`); absent in older journals.
+    timing: Timing | None = field(default=None, metadata=OPTIONAL)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Self:
         dropped = d.get("pre_event_dropped")
+        timing = d.get("timing")
         return cls(
             format=d["format"],
             device_id=d["device_id"],
@@ -267,6 +286,8 @@ class Head(Record):
             trigger=Trigger.from_json(d["trigger"]),
             pre_event_requested=d["pre_event_requested"],
             pre_event_dropped=None if dropped is None else PreEventDropped.from_json(dropped),
+            encoder=d.get("encoder"),
+            timing=None if timing is None else Timing(timing),
         )
 
 
@@ -278,9 +299,14 @@ class Manifest(Record):
     device_id: str
     recording_id: str
     codec: str
+    #: Which implementation encoded it (see :class:`Head`); absent in older manifests.
+    encoder: str | None = field(default=None, metadata=OPTIONAL)
     width: int
     height: int
     fps: float
+    #: How frame times were made (:class:`Timing`); absent in older manifests,
+    #: which ``verify`` then judges as exact.
+    timing: Timing | None = field(default=None, metadata=OPTIONAL)
     trigger: Trigger
     #: Trigger time minus the first frame's; negative when the trigger came
     #: before the first frame after boot.
@@ -331,9 +357,11 @@ class Manifest(Record):
             device_id=head.device_id,
             recording_id=head.recording_id,
             codec=head.codec,
+            encoder=head.encoder,
             width=head.width,
             height=head.height,
             fps=head.fps,
+            timing=head.timing,
             trigger=head.trigger,
             pre_event_seconds=r6(trigger_time - start_time),
             pre_event_requested=head.pre_event_requested,

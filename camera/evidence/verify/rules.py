@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from camera.evidence.records import CONTAINERS, FORMAT, MANIFEST, StopReason
+from camera.evidence.records import CONTAINERS, FORMAT, MANIFEST, StopReason, Timing
 from camera.evidence.verify.findings import show, show_name
 from camera.framecode import CODE_BITS
 
@@ -79,6 +79,14 @@ HEAD: dict[str, Rule] = {
     "dropped_frames": COUNT,
     "markers": LIST,
     "segments": LIST,
+}
+#: Fields newer firmware writes and older manifests lack, checked when present.
+HEAD_OPTIONAL: dict[str, Rule] = {
+    "encoder": TEXT,
+    "timing": Rule(
+        lambda v: isinstance(v, str) and v in set(Timing),
+        " or ".join(repr(t.value) for t in Timing),
+    ),
 }
 TRIGGER = {"source": TEXT, "time": SECONDS, "wall_time": TEXT}
 STOP = {"reason": STOP_REASON, "time": SECONDS}
@@ -156,6 +164,9 @@ class Expect:
     height: int | None = None
     fps: float | None = None
     gaps: set[tuple[int, int]] = field(default_factory=set)
+    #: How the frame times were made; exact (the strict check) unless the
+    #: manifest validly says ``sensor``, so a missing or bad field never loosens it.
+    timing: Timing = Timing.EXACT
 
 
 def check_manifest(m: Any, problems: list[str]) -> tuple[Expect, list[dict[str, Any]]] | None:
@@ -172,6 +183,7 @@ def check_manifest(m: Any, problems: list[str]) -> tuple[Expect, list[dict[str, 
         problems.append(f"{MANIFEST}: format is {show(m['format'])}, expected {FORMAT!r}")
         return None
     check_fields(m, HEAD, "", problems)
+    check_fields(m, {k: r for k, r in HEAD_OPTIONAL.items() if k in m}, "", problems)
     if OBJECT.ok(m.get("trigger")):
         check_fields(m["trigger"], TRIGGER, "trigger", problems)
     if OBJECT.ok(m.get("stop")):
@@ -196,6 +208,7 @@ def check_manifest(m: Any, problems: list[str]) -> tuple[Expect, list[dict[str, 
         height=valid(m, "height", HEAD),
         fps=valid(m, "fps", HEAD),
         gaps={(g["first_frame"], g["frames"]) for g in gaps or []},
+        timing=Timing(valid(m, "timing", HEAD_OPTIONAL) or Timing.EXACT),
     )
     return expect, segments
 
