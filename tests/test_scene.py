@@ -297,7 +297,7 @@ def test_opencv_sensor_numbers_show_stalls(tmp_path: Path) -> None:
 def test_opencv_sensor_cannot_open(source: str, tmp_path: Path) -> None:
     if source.endswith(".avi"):
         source = str(tmp_path / source)
-    with pytest.raises(SensorError, match="cannot open"):
+    with pytest.raises(SensorError, match="cannot be opened"):
         OpenCVSensor(MonotonicClock(), 640, 360, 30, source=source)
 
 

@@ -1,0 +1,1 @@
+"""Test doubles for hardware libraries this machine lacks; each says what it stands in for."""
