@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# On a Raspberry Pi, Picamera2 and lgpio come from the OS (apt), never from pip:
+# the venv sees the system's packages there, and only there.
+SITE := $(shell grep -qs "Raspberry Pi" /proc/device-tree/model && echo --system-site-packages)
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean install-pi
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(SITE) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
@@ -28,6 +31,12 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check camera hal sim tests
 	$(BIN)/ruff format --check camera hal sim tests
+
+# On a Raspberry Pi, as root: bodycam as a systemd service (deploy/install-pi.sh).
+# `make install-pi INSTALL_PI_ARGS=--dry-run` prints what it would do instead.
+INSTALL_PI_ARGS ?=
+install-pi:
+	bash deploy/install-pi.sh $(INSTALL_PI_ARGS)
 
 clean:
 	rm -rf $(VENV) recordings .pytest_cache .hypothesis

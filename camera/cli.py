@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from camera import __version__
-from camera.errors import BodycamError, InputError
+from camera.errors import BodycamError, HalError, HardwareMissing, InputError
 from camera.paths import find_recordings, is_recording, shown
 from hal.storage.lock import StorageBusy, StorageLockError
 
@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     provision.add_argument("--force", action="store_true", help="replace an existing key")
 
+    doctor = sub.add_parser(
+        "doctor", help="check a board: pins, camera, encoder, storage, serial ports, clock"
+    )
+    doctor.add_argument("--config", help="device config TOML (default: built-in defaults)")
+    doctor.add_argument("--board", choices=["sim", "pi"], help="board (default: the config's)")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
+
     scenario = sub.add_parser("scenario", help="scenario files")
     ssub = scenario.add_subparsers(dest="scenario_command", required=True, parser_class=_Parser)
     check = ssub.add_parser("check", help="validate a scenario file")
@@ -167,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
             "bench": cmd_bench,
             "scenario": cmd_scenario,
             "provision": cmd_provision,
+            "doctor": cmd_doctor,
         }[args.command]
         return handler(args)
-    except (InputError, StorageLockError) as exc:
+    except (InputError, StorageLockError, HardwareMissing) as exc:
         print(f"bodycam: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except BodycamError as exc:
+    except (BodycamError, HalError) as exc:
         print(f"bodycam: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -185,12 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config) if args.config else None
     board = args.board or (config.device.board if config else "sim")
-    if board == "pi":
-        if args.scenario:
-            raise UsageError("bodycam run: --scenario needs --board sim")
-        from camera.live import run_live
-
-        return run_live(config or load_config(None), out=args.out, as_json=args.json)
+    if board != "sim":
+        return _run_board(args, config or load_config(None), board)
 
     from camera.summary import print_summary
     from sim.runner import StopRequest, run_scenario
@@ -237,6 +241,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.interrupted is not None:
         return EXIT_SIGNAL[signal.Signals(result.interrupted)]
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _run_board(args: argparse.Namespace, config: Any, board: str) -> int:
+    """The firmware on real hardware, until SIGTERM or Ctrl-C."""
+    from camera.live import run_live
+    from camera.summary import print_summary
+
+    if args.scenario:
+        raise UsageError(
+            f"run: --scenario needs --board sim (a scenario is simulated; board {board})"
+        )
+    for flag, why in (
+        ("console", "the console of a real board is [console] in the config (a UART)"),
+        ("realtime", "a real board always runs in real time"),
+    ):
+        if getattr(args, flag):
+            print(
+                f"bodycam: note: --{flag} has no effect with --board {board}: {why}",
+                file=sys.stderr,
+            )
+    report = run_live(config, board=board, out=args.out)
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print_summary(summary)
+        sys.stdout.flush()
+    if report.interrupted is not None:
+        return EXIT_SIGNAL[signal.Signals[report.interrupted]]
+    return EXIT_OK
 
 
 # -- verify / inspect ----------------------------------------------------------
@@ -490,6 +524,25 @@ def cmd_provision(args: argparse.Namespace) -> int:
         print(f"  previous public key kept as {kept} (recordings it signed verify with it)")
     print(f"  audit log:   {audit.path}")
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """One line per check as it completes (a camera check takes seconds on a Pi), then a verdict."""
+    from camera.config import load_config
+    from camera.doctor import open_board, run_doctor
+
+    config = load_config(args.config)
+    board = open_board(config, args.board, source=args.config or "<defaults>")
+    try:
+        report = run_doctor(
+            config,
+            board,
+            on_result=None if args.json else lambda r: print(r.line(), flush=True),
+        )
+    finally:
+        board.close()
+    print(report.to_json() if args.json else report.summary_line())
+    return report.exit_code
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:

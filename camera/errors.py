@@ -7,6 +7,19 @@ the device or the program.
 
 from __future__ import annotations
 
+# The HAL's errors, re-exported: the core raises and catches the same classes.
+from hal.errors import BackendError, HalError, HardwareMissing
+
+__all__ = [
+    "BackendError",
+    "BodycamError",
+    "ConfigError",
+    "HalError",
+    "HardwareMissing",
+    "InputError",
+    "StorageError",
+]
+
 
 class BodycamError(Exception):
     """Base of every error the firmware raises on purpose."""
@@ -18,10 +31,6 @@ class InputError(BodycamError, ValueError):
 
 class ConfigError(InputError):
     """The device configuration is invalid."""
-
-
-class BackendError(BodycamError, RuntimeError):
-    """A named backend could not be loaded or opened."""
 
 
 class StorageError(BodycamError, OSError):

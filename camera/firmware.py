@@ -21,7 +21,7 @@ from camera.encoders.signing import SigningEncoder
 from camera.evidence.audit import AuditLog, DeviceAudit
 from camera.evidence.custody import Custody, config_sha256, manifest_sha256
 from camera.evidence.keys import DeviceKey, export_public_key, test_key
-from camera.evidence.records import StopReason, r6
+from camera.evidence.records import StopReason, Timing, r6
 from camera.evidence.svf import ProductInfo, StreamSigner
 from camera.gestures import Gesture
 from camera.indicators import Indicators
@@ -124,7 +124,16 @@ class Firmware:
             hal.storage,
             hal.worker,
             self.ring,
-            VideoFormat(v.codec, v.width, v.height, v.fps),
+            VideoFormat(
+                v.codec,
+                v.width,
+                v.height,
+                v.fps,
+                encoder=encoder.name,
+                # The virtual clock's frames are exactly n / fps apart (SPEC 4); a
+                # real clock's carry the sensor's capture times, jitter and all.
+                timing=Timing.EXACT if self.clock.virtual else Timing.SENSOR,
+            ),
             device_id=config.device.id,
             pre_event=b.pre_event,
             segment_seconds=config.recording.segment_seconds,
@@ -162,6 +171,12 @@ class Firmware:
         self.hal.storage.lock()
         self._boot_records()
         self.triggers.start()
+        log.info(
+            "encoder %s (%s, video.encoder = %s)",
+            self.encoder.name,
+            self.config.video.codec,
+            self.config.video.encoder,
+        )
         self.capture.start()
         self._set_state(State.BUFFERING)
         for name, detector in self.triggers.detectors.items():
@@ -184,6 +199,8 @@ class Firmware:
             firmware_version=__version__,
             key_id=key.key_id,
             test_key=key.test,
+            board=self.hal.board.name,
+            encoder=self.encoder.name,
         )
         self.audit.record("config_loaded", now, config_sha256=self.config_sha256)
         for manifest in recover_storage(storage, self.custody):

@@ -39,14 +39,19 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None:
+    """A run's summary (:meth:`camera.report.RunReport.summary`), for people."""
     stream = stream or sys.stdout
     recs = summary["recordings"]
-    speed = summary["sim_seconds"] / summary["wall_seconds"] if summary["wall_seconds"] else 0
-    print(
-        f"scenario {summary['scenario']}: {summary['sim_seconds']:g} s simulated in "
-        f"{summary['wall_seconds']:.1f} s ({speed:.1f}x real time)",
-        file=stream,
-    )
+    reached, wall = summary["device_seconds"], summary["wall_seconds"]
+    if summary["scenario"] is not None:
+        speed = reached / wall if wall else 0
+        print(
+            f"scenario {summary['scenario']}: {reached:g} s simulated in "
+            f"{wall:.1f} s ({speed:.1f}x real time)",
+            file=stream,
+        )
+    else:
+        print(f"board {summary['board']}: ran {reached:.1f} s", file=stream)
     print(
         f"frames captured {summary['frames_captured']}, dropped {summary['dropped_frames']}, "
         f"recordings {len(recs)}",
@@ -69,9 +74,11 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         header = ["#", "trigger", "pre-event", "frames", "dropped", "markers", "stop", "path"]
         print(_table(rows, header), file=stream)
     if summary.get("interrupted"):
+        what = "s simulated" if summary["scenario"] is not None else "s"
+        judged = "; expectations not judged" if summary["scenario"] is not None else ""
         print(
-            f"interrupted by {summary['interrupted']} at {summary['sim_seconds']:.3f} s simulated: "
-            "open recordings closed (end_of_run); expectations not judged",
+            f"interrupted by {summary['interrupted']} at {reached:.3f} {what}: "
+            f"open recordings closed (end_of_run){judged}",
             file=stream,
         )
     for e in summary["expectations"]:

@@ -1,39 +1,31 @@
 """A board is a set of backends, one per kind, chosen by name.
 
-``sim`` and ``pi`` are presets; any kind can be overridden by name from the
-configuration's ``[hal]`` table. Backends load lazily through the registry,
-so choosing ``sim`` never imports a Pi library and vice versa.
+Presets (``pi`` here, ``sim`` registered by the simulator) live in the
+registry; any kind can be overridden by name from the configuration's
+``[hal]`` table. Backends load lazily, so choosing ``sim`` never imports a
+Pi library and vice versa.
+
+Opening a board tries every part before giving up, so ``--board pi`` off a
+Pi names everything that is missing (pin factory, camera) in one line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from hal import registry
 from hal.clock import Clock
+from hal.errors import BackendError, HardwareMissing
 from hal.gpio import Gpio
 from hal.sensor import Sensor
 from hal.storage import Storage
 from hal.worker import Worker
 
-BOARDS: dict[str, dict[str, str]] = {
-    "sim": {
-        "clock": "virtual",
-        "gpio": "mock",
-        "sensor": "synthetic",
-        "storage": "sim",
-        "worker": "virtual",
-    },
-    "pi": {
-        "clock": "monotonic",
-        "gpio": "gpiozero",
-        "sensor": "opencv",
-        "storage": "local",
-        "worker": "thread",
-    },
-}
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,6 +35,10 @@ class Hal:
     sensor: Sensor
     storage: Storage
     worker: Worker
+    #: The backend name chosen for each kind (for logs, reports and doctor).
+    names: Mapping[str, str] = field(default_factory=dict)
+    #: The board's preset (its name, and whether it is the simulated world).
+    board: registry.Board = field(default_factory=lambda: registry.Board("custom"))
 
     def close(self) -> None:
         self.sensor.stop()
@@ -50,12 +46,87 @@ class Hal:
         self.gpio.close()
 
 
-def backend_names(board: str, overrides: dict[str, str | None] | None = None) -> dict[str, str]:
-    names = dict(BOARDS[board])
+def backend_names(board: str, overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    names = dict(registry.board(board).backends)
     for kind, name in (overrides or {}).items():
         if name:
             names[kind] = name
     return names
+
+
+@dataclass
+class Parts:
+    """A board's parts, each opened on its own: what opened, and why the rest did not.
+
+    ``problems`` maps a kind ("storage", "gpio", "sensor") to one line saying
+    why its part is None. A run refuses a board with any problem
+    (:func:`open_hal`); ``bodycam doctor`` reports each on its own line, so a
+    missing camera does not hide whether the pins are free.
+    """
+
+    board: registry.Board
+    names: dict[str, str]
+    clock: Clock
+    storage: Storage | None
+    gpio: Gpio | None
+    sensor: Sensor | None
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release what opened; safe to call twice."""
+        if self.sensor is not None:
+            self.sensor.stop()
+        if self.gpio is not None:
+            self.gpio.close()
+
+
+def open_parts(
+    board: str,
+    *,
+    storage_root: str | Path,
+    width: int,
+    height: int,
+    fps: int,
+    overrides: Mapping[str, str | None] | None = None,
+    camera_source: str = "0",
+    seed: int = 0,
+    start: datetime | None = None,
+) -> Parts:
+    """Every part of ``board`` that opens; the others as lines in ``problems``.
+
+    An unknown board or backend name is still an error (:class:`BackendError`):
+    that is a wrong configuration, not a missing part.
+    """
+    preset = registry.board(board)
+    names = backend_names(board, overrides)
+    classes = {kind: registry.load(kind, name) for kind, name in names.items()}
+    problems: dict[str, str] = {}
+
+    def part(kind: str, what: str, make: Callable[[], T]) -> T | None:
+        try:
+            return make()
+        except HardwareMissing as exc:
+            problems[kind] = str(exc)
+        except (BackendError, OSError) as exc:
+            problems[kind] = f"{what}: {exc}"
+        return None
+
+    clock = classes["clock"](start)
+    return Parts(
+        preset,
+        names,
+        clock,
+        part("storage", "storage", lambda: classes["storage"](storage_root)),
+        part("gpio", "pins", lambda: classes["gpio"](clock)),
+        part(
+            "sensor",
+            "camera",
+            lambda: classes["sensor"].open(
+                clock, width, height, fps, seed=seed, source=camera_source
+            ),
+        ),
+        problems,
+    )
 
 
 def open_hal(
@@ -65,17 +136,27 @@ def open_hal(
     width: int,
     height: int,
     fps: int,
-    overrides: dict[str, str | None] | None = None,
+    overrides: Mapping[str, str | None] | None = None,
     camera_source: str = "0",
     seed: int = 0,
     start: datetime | None = None,
 ) -> Hal:
-    names = backend_names(board, overrides)
-    clock = registry.load("clock", names["clock"])(start)
-    storage = registry.load("storage", names["storage"])(storage_root)
-    gpio = registry.load("gpio", names["gpio"])(clock)
-    sensor = registry.load("sensor", names["sensor"]).open(
-        clock, width, height, fps, seed=seed, source=camera_source
+    """Every backend of ``board``; :class:`HardwareMissing` names all that cannot open."""
+    parts = open_parts(
+        board,
+        storage_root=storage_root,
+        width=width,
+        height=height,
+        fps=fps,
+        overrides=overrides,
+        camera_source=camera_source,
+        seed=seed,
+        start=start,
     )
-    worker = registry.load("worker", names["worker"])(clock, storage)
-    return Hal(clock, gpio, sensor, storage, worker)
+    if parts.problems or parts.storage is None or parts.gpio is None or parts.sensor is None:
+        parts.close()
+        raise HardwareMissing(f"board {board!r}: " + "; ".join(parts.problems.values()))
+    worker = registry.load("worker", parts.names["worker"])(parts.clock, parts.storage)
+    return Hal(
+        parts.clock, parts.gpio, parts.sensor, parts.storage, worker, parts.names, parts.board
+    )

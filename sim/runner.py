@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from camera.report import RunReport
 from hal.clock import Clock
 from sim.device import SimDevice
 from sim.scenario import Scenario, ScenarioError
@@ -64,47 +65,41 @@ class Expectation:
 
 @dataclass
 class RunResult:
+    """A scenario's run: the device's report plus what only a scenario has."""
+
     scenario: Scenario
-    storage: Path
-    recordings: list[dict[str, Any]]
-    frames_captured: int
-    dropped_frames: int
-    sim_seconds: float
-    wall_seconds: float
+    report: RunReport
     events: list[dict[str, Any]] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
     #: The signal that ended the run early, if one did (then nothing is judged).
     interrupted: int | None = None
 
     @property
+    def recordings(self) -> list[dict[str, Any]]:
+        return list(self.report.recordings)
+
+    @property
+    def storage(self) -> Path:
+        return self.report.storage
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.report.wall_seconds
+
+    @property
+    def dropped_frames(self) -> int:
+        return self.report.dropped_frames
+
+    @property
     def ok(self) -> bool:
         return self.interrupted is None and all(e.ok for e in self.expectations)
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario.name,
-            "recordings": [
-                {
-                    "path": str(self.storage / m["recording_id"]),
-                    "trigger": m["trigger"],
-                    "pre_event_seconds": m["pre_event_seconds"],
-                    "frames": m["frames"],
-                    "dropped_frames": m["dropped_frames"],
-                    "markers": len(m["markers"]),
-                    "stop": m["stop"],
-                }
-                for m in self.recordings
-            ],
-            "frames_captured": self.frames_captured,
-            "dropped_frames": self.dropped_frames,
-            "sim_seconds": self.sim_seconds,
-            "wall_seconds": round(self.wall_seconds, 3),
-            "expectations": [e.as_dict() for e in self.expectations],
-            "interrupted": (
-                None if self.interrupted is None else signal.Signals(self.interrupted).name
-            ),
-            "ok": self.ok,
-        }
+        self.report.expectations = [e.as_dict() for e in self.expectations]
+        self.report.interrupted = (
+            None if self.interrupted is None else signal.Signals(self.interrupted).name
+        )
+        return self.report.summary()
 
 
 def _apply_faults(dev: SimDevice, scenario: Scenario) -> None:
@@ -197,16 +192,16 @@ def run_scenario(
     recordings = _power_cut(dev) if cuts and interrupted is None else dev.shutdown()
     if served is not None:
         served.close()
-    fw = dev.firmware
+    report = dev.report(
+        recordings=recordings,
+        device_seconds=reached,
+        wall_seconds=time.perf_counter() - wall0,
+        scenario=scenario.name,
+    )
     result = RunResult(
         scenario=scenario,
-        storage=out,
-        recordings=recordings,
-        frames_captured=fw.capture.frames_captured,
-        dropped_frames=sum(m["dropped_frames"] for m in recordings),
-        sim_seconds=reached,
-        wall_seconds=time.perf_counter() - wall0,
-        events=list(fw.events),
+        report=report,
+        events=list(dev.firmware.events),
         interrupted=interrupted,
     )
     if interrupted is None:

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from camera.config import Config, load_config
-from camera.evidence.keys import load_key, test_key
-from camera.firmware import Firmware
-from hal.board import Hal, open_hal
+from camera.device import Device
+from hal import registry
+from hal.board import Hal
 
 INPUT = "holster"
 TIMEOUT = 5.0  # seconds for a trial's durable pre-event before it counts as missed
@@ -168,24 +168,20 @@ class TrialRunner:
         progress: Callable[[int, int], None] | None,
         console: str | None = None,
     ) -> None:
-        v = config.video
-        self.hal = open_hal(
-            board,
-            storage_root=storage,
-            width=v.width,
-            height=v.height,
-            fps=v.fps,
-            overrides={"clock": "monotonic", "worker": "thread"} if board == "sim" else None,
-            camera_source=config.hal.camera,
+        # Real time even on the simulated board: the bench measures the host.
+        # The recordings are signed like any other: a test key on the simulated
+        # board, the provisioned one on a Pi (the Device's rule).
+        real_time = {"clock": "monotonic", "worker": "thread"}
+        self.device = Device(
+            config,
+            board=board,
+            storage=storage,
+            overrides=real_time if registry.board(board).simulated else None,
+            seed=seed,
         )
-        storage.mkdir(parents=True, exist_ok=True)
-        # The bench's recordings are signed like any other: a test key in
-        # simulation, the provisioned one on a Pi.
-        key = (
-            test_key(config.device.id, seed) if board == "sim" else load_key(config.device.key_file)
-        )
-        self.fw = Firmware(config, self.hal, key)
-        self.clock = self.hal.clock
+        self.hal = self.device.hal
+        self.fw = self.device.firmware
+        self.clock = self.device.clock
         self.driver = Driver(self.hal, config, drive_pin)
         self.debounce = config.inputs[INPUT].debounce_ms / 1000
         self.result = SweepResult(config.inputs[INPUT].debounce_ms)
@@ -306,9 +302,8 @@ class TrialRunner:
         self.clock.call_later(self.warmup, self._start_trial)
         self.clock.run()
         self._close_console()
-        self.fw.shutdown("end_of_run")
-        self.driver.close()
-        self.hal.close()
+        self.driver.close()  # before the board's pins are released
+        self.device.shutdown()
         return self.result
 
     def _start_trial(self) -> None:

@@ -14,6 +14,8 @@ BACKENDS = (
     "hal.clock.monotonic",
     "hal.gpio.gpiozero_pins",
     "hal.sensor.opencv",
+    "hal.sensor.picamera2",
+    "hal.sensor.auto",
     "hal.storage.local",
     "hal.worker.thread",
 )
@@ -119,3 +121,13 @@ def test_the_record_key_check_sees_a_hand_built_manifest(tmp_path: Path) -> None
         "line 3: end_time",
         "line 4: first_frame",
     ]
+
+
+def test_hal_never_imports_the_core_or_the_simulator() -> None:
+    """hal/ is beneath camera/ and sim/: its errors are its own, and sim registers itself."""
+    offenders = []
+    for path in sorted((ROOT / "hal").rglob("*.py")):
+        for name in imports(path, top_level_only=False):
+            if name.split(".")[0] in ("camera", "sim"):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []

@@ -55,7 +55,8 @@ def test_run_json_summary(capsys, tmp_path: Path) -> None:
         "recordings",
         "frames_captured",
         "dropped_frames",
-        "sim_seconds",
+        "device_seconds",
+        "board",
         "wall_seconds",
         "expectations",
     }

@@ -134,11 +134,11 @@ def test_sigint_closes_the_recording_prints_json_and_exits_130(tmp_path: Path, c
     assert code == 130, err
     summary = json.loads(out)
     assert summary["interrupted"] == "SIGINT" and summary["ok"] is False
-    assert 1.0 < summary["sim_seconds"] < 600.0  # after the draw, long before the end
+    assert 1.0 < summary["device_seconds"] < 600.0  # after the draw, long before the end
     [r] = summary["recordings"]
     assert r["stop"]["reason"] == "end_of_run" and r["path"] == str(rec)
     m = frames_are_continuous(rec)
-    assert m["stop"] == {"reason": "end_of_run", "time": pytest.approx(summary["sim_seconds"])}
+    assert m["stop"] == {"reason": "end_of_run", "time": pytest.approx(summary["device_seconds"])}
     assert m["frames"] == r["frames"] > 30  # the durable pre-event (1 s) and more
     code, out, _ = run_cli(capsys, "verify", str(store))
     assert code == 0, out

@@ -110,7 +110,7 @@ def test_patrol_runs_and_every_frame_verifies(
     )
     assert code == 0, err
     summary = json.loads(out)
-    assert summary["scenario"] == "patrol" and summary["sim_seconds"] == 240.0
+    assert summary["scenario"] == "patrol" and summary["device_seconds"] == 240.0
     assert [e["name"] for e in summary["expectations"] if not e["ok"]] == []
     assert summary["frames_captured"] == 240 * 30 + 1 and summary["dropped_frames"] == 0
     first, second = (assert_frame_exact(Path(r["path"])) for r in summary["recordings"])

@@ -25,6 +25,7 @@ import camera
 from camera.console import TRIGGER_EXPECTED, Console, LineSplitter, format_event
 from camera.errors import BackendError
 from camera.evidence.verify import verify_recording
+from camera.report import RunReport
 from hal.serial import Port, open_serial
 from sim.console_pty import PtyMasterPort, open_pty_console
 from sim.device import SimDevice
@@ -500,5 +501,6 @@ def test_console_recording_has_a_manifest_stopped_by_console(tmp_path: Path) -> 
     scenario = parse_scenario(
         {"scenario": {"name": "x", "duration": 1.0}, "expect": {"triggers": ["console"]}}
     )
-    checks = evaluate(scenario, RunResult(scenario, root, [manifest], 0, 0, 1.0, 0.0))
+    report = RunReport("sim", root, [manifest], 0, 1.0, 0.0, scenario=scenario.name)
+    checks = evaluate(scenario, RunResult(scenario, report))
     assert [(c.name, c.actual, c.ok) for c in checks] == [("triggers", ["console"], True)]

@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from camera.cli import main
+from camera.report import RunReport
 from camera.summary import print_summary
 from sim.runner import RunResult, evaluate
 from sim.scenario import Expect, Scenario, parse_scenario
@@ -53,15 +54,16 @@ def scenario(expect: dict[str, Any] | None) -> Scenario:
 
 
 def judge(expect: dict[str, Any] | None, recordings: list[dict[str, Any]]) -> RunResult:
-    result = RunResult(
-        scenario=scenario(expect),
+    report = RunReport(
+        board="sim",
         storage=Path("/nonexistent"),
         recordings=recordings,
         frames_captured=900,
-        dropped_frames=sum(m["dropped_frames"] for m in recordings),
-        sim_seconds=30.0,
+        device_seconds=30.0,
         wall_seconds=1.0,
+        scenario="expect",
     )
+    result = RunResult(scenario=scenario(expect), report=report)
     result.expectations = evaluate(result.scenario, result)
     return result
 

@@ -34,12 +34,12 @@ from camera.ring import RingBuffer
 from camera.segments import CONTAINERS, HELD_BACK, PTS_HZ, SegmentFile
 from hal.board import Hal
 from hal.clock import Callback
-from hal.gpio.gpiozero_pins import MockGpio
 from hal.sensor import FrameCallback, Sensor
 from hal.storage import Storage
 from hal.worker import Done, Task, Worker
 from sim.clock import VirtualClock
 from sim.device import SimDevice
+from sim.gpio import MockGpio
 from sim.runner import run_scenario
 from sim.scenario import parse_scenario
 from sim.scene import SyntheticScene

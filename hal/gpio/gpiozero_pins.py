@@ -5,10 +5,16 @@ firmware needs raw levels and its own debounce on HAL timestamps: MockPin
 ignores ``bounce_time`` and the Pi libraries disagree on what it means.
 Outputs are gpiozero devices. The factory is per instance, never the global
 ``Device.pin_factory``, so two firmwares (or tests) never share pins.
+
+Edges are stamped with the pin library's own timestamp (lgpio: the kernel's
+line-event time), converted to device time, not with the time the callback
+thread got to run: a busy Python process can delay that thread by
+milliseconds, which would stretch and shift the pulses the debouncer judges.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -16,18 +22,58 @@ from gpiozero import DigitalOutputDevice
 from gpiozero.pins import Factory
 
 from hal.clock import Clock
+from hal.errors import HardwareMissing
 from hal.gpio import EdgeCallback, Gpio, Pull
 
 _PULLS = {"up": "up", "down": "down", "none": "floating"}
+#: A pin library's edge older than this (or in the future) is not believed:
+#: its clock is not the one we think, so the edge is stamped on arrival.
+MAX_EDGE_AGE = 1.0
+
+
+def default_factory() -> Factory:
+    """gpiozero's default pin factory (lgpio on a Pi 5 and current Raspberry Pi OS).
+
+    Off a Pi gpiozero warns once per library it tries and then fails; that
+    becomes one line naming what is missing.
+    """
+    from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return Device._default_pin_factory()
+        except BadPinFactory:
+            raise HardwareMissing(
+                "pin factory: no GPIO library could open the pins (tried lgpio, RPi.GPIO, "
+                "pigpio, native; is this a Raspberry Pi with python3-lgpio installed?)"
+            ) from None
+
+
+def edge_time(clock: Clock, factory: Factory, ticks: Any) -> float:
+    """Device time of an edge the pin library stamped ``ticks``.
+
+    The age of the edge comes from the factory's own clock (``ticks_diff``
+    against ``ticks()`` now), so no assumption is made about which system
+    clock the library uses. On the virtual clock the edge happens now:
+    reading a host clock there would make simulated runs depend on the host.
+    """
+    now = clock.now()
+    if clock.virtual or ticks is None:
+        return now
+    try:
+        age = factory.ticks_diff(factory.ticks(), ticks)
+    except (TypeError, ValueError, OverflowError):
+        return now
+    return now - age if 0.0 <= age <= MAX_EDGE_AGE else now
 
 
 class GpiozeroGpio(Gpio):
     def __init__(self, clock: Clock, factory: Factory | None = None) -> None:
         super().__init__(clock)
         if factory is None:
-            from gpiozero import Device
-
-            factory = Device._default_pin_factory()
+            factory = default_factory()
         self.factory = factory
         self._inputs: dict[str, tuple[Any, bool]] = {}
         self._handlers: dict[
@@ -42,11 +88,11 @@ class GpiozeroGpio(Gpio):
         p.function = "input"
         p.pull = _PULLS[pull]
         p.edges = "both"
-        clock = self.clock
+        clock, factory = self.clock, self.factory
 
-        def handler(_ticks: Any, state: bool) -> None:
-            # Runs on the pin library's thread: stamp now, hand over, never block.
-            t = clock.now()
+        def handler(ticks: Any, state: bool) -> None:
+            # Runs on the pin library's thread: stamp, hand over, never block.
+            t = edge_time(clock, factory, ticks)
             active = bool(state) == active_high
             clock.call_soon_threadsafe(lambda: on_edge(name, t, active))
 
@@ -81,26 +127,3 @@ class GpiozeroGpio(Gpio):
         self._inputs.clear()
         self._handlers.clear()
         self._devices.clear()
-
-
-class MockGpio(GpiozeroGpio):
-    """gpiozero's MockFactory, with stimulus methods for the simulated world."""
-
-    def __init__(self, clock: Clock) -> None:
-        from gpiozero.pins.mock import MockFactory
-
-        super().__init__(clock, MockFactory())
-
-    def _settle(self, name: str) -> None:
-        # The simulated world starts at rest: weapon holstered, button up.
-        self.drive(name, False)
-
-    def drive(self, name: str, active: bool) -> None:
-        """Drive an input to its active or inactive level (a real pin edge)."""
-        pin, active_high = self._inputs[name]
-        high = active == active_high
-        pin.drive_high() if high else pin.drive_low()
-
-    def close(self) -> None:
-        super().close()
-        self.factory.reset()

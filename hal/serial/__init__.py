@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from camera.errors import BackendError
+from hal.errors import BackendError
 
 if TYPE_CHECKING:
     import serial
@@ -54,7 +54,7 @@ def open_serial(url: str, baudrate: int, timeout: float = 0.1) -> serial.SerialB
 
     The short default timeout is what lets a reader thread notice that it
     should stop. Any failure (no such device, busy, bad URL or baud rate)
-    becomes one :class:`~camera.errors.BackendError` naming the port.
+    becomes one :class:`~hal.errors.BackendError` naming the port.
     """
     try:
         import serial
