@@ -196,7 +196,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if board != "sim":
         return _run_board(args, config or load_config(None), board)
 
-    from camera.summary import print_summary
     from sim.runner import StopRequest, run_scenario
     from sim.scenario import load_scenario
 
@@ -232,21 +231,26 @@ def cmd_run(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
         if progress is not None:
             progress.close()
-    summary = result.summary()
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    else:
-        print_summary(summary)
-        sys.stdout.flush()
+    _print_summary(result.summary(), args.json)
     if result.interrupted is not None:
         return EXIT_SIGNAL[signal.Signals(result.interrupted)]
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    """One run report, whatever the board: one JSON object, or the table for people."""
+    from camera.summary import print_summary
+
+    if as_json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print_summary(summary)
+        sys.stdout.flush()
+
+
 def _run_board(args: argparse.Namespace, config: Any, board: str) -> int:
     """The firmware on real hardware, until SIGTERM or Ctrl-C."""
     from camera.live import run_live
-    from camera.summary import print_summary
 
     if args.scenario:
         raise UsageError(
@@ -262,12 +266,7 @@ def _run_board(args: argparse.Namespace, config: Any, board: str) -> int:
                 file=sys.stderr,
             )
     report = run_live(config, board=board, out=args.out)
-    summary = report.summary()
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    else:
-        print_summary(summary)
-        sys.stdout.flush()
+    _print_summary(report.summary(), args.json)
     if report.interrupted is not None:
         return EXIT_SIGNAL[signal.Signals[report.interrupted]]
     return EXIT_OK

@@ -16,7 +16,7 @@ from typing import Any
 from camera import __version__
 from camera.capture import Capture
 from camera.config import Config, ring_retention
-from camera.encoders import open_encoder
+from camera.encoders import encoder_for
 from camera.encoders.signing import SigningEncoder
 from camera.evidence.audit import AuditLog, DeviceAudit
 from camera.evidence.custody import Custody, config_sha256, manifest_sha256
@@ -90,17 +90,7 @@ class Firmware:
         encoder_name = v.encoder
         if encoder_name == "auto" and self.clock.virtual:
             encoder_name = "libx264"  # reproducible bytes: never a host-dependent encoder
-        encoder = open_encoder(
-            v.codec,
-            encoder_name,
-            v.width,
-            v.height,
-            v.fps,
-            bitrate=v.bitrate,
-            gop=v.gop,
-            quality=v.quality,
-            threads=v.threads,
-        )
+        encoder = encoder_for(v, encoder_name)
         # H.264 is signed in the stream as it leaves the encoder, before the
         # ring, so the pre-event is signed too; MJPEG frames get per-frame
         # hashes in the signed manifest instead.

@@ -40,7 +40,11 @@ def run_live(
 
     def stop(signum: int, _frame: Any) -> None:
         stopped_by.append(signum)
-        clock.stop()  # thread-safe: the loop ends between two events, never inside one
+        # The loop ends between two events, never inside one. Also posted: a
+        # signal during boot (recovery can take a while) comes before run(),
+        # which clears a plain stop; the posted one runs inside it.
+        clock.stop()
+        clock.call_soon_threadsafe(clock.stop)
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():

@@ -199,3 +199,39 @@ port = "{pty.path}"
     assert done.returncode == 0, done.stdout + done.stderr
     manifest = json.loads((Path(rec["path"]) / "manifest.json").read_text())
     assert manifest["test_key"] is False
+
+
+def test_a_sigterm_during_boot_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """systemd may stop the service while it recovers at boot: the run must end, not run on.
+
+    The loop clears a plain stop when it starts, so a signal that arrived
+    before it would be forgotten and systemd would have to SIGKILL the
+    camera mid-recording. In-process, in the main thread, as the CLI runs it.
+    """
+    from camera.config import load_config
+    from camera.device import Device
+    from camera.live import run_live
+
+    key_file = tmp_path / "device.key"
+    save_key(generate_key(), key_file)
+    config = load_config(
+        None,
+        {
+            "device": {"board": "pi", "storage": str(tmp_path / "s"), "key_file": str(key_file)},
+            "hal": {"gpio": "mock", "sensor": "synthetic"},
+            "video": {"width": 640, "height": 360, "fps": 10, "gop": 10, "bitrate": 300_000},
+        },
+    )
+    boot = Device.boot
+
+    def boot_then_sigterm(self: Device) -> Device:
+        booted = boot(self)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled before run() starts the loop
+        return booted
+
+    monkeypatch.setattr(Device, "boot", boot_then_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    report = run_live(config)
+    assert report.interrupted == "SIGTERM"
+    assert report.device_seconds < 30.0  # ended at once, not at pytest's timeout
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back

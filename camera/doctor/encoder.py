@@ -14,7 +14,7 @@ import numpy as np
 
 from camera.config import Config
 from camera.doctor.result import Result, why
-from camera.encoders import HARDWARE_H264, open_encoder
+from camera.encoders import HARDWARE_H264, encoder_for
 from hal.board import Parts
 
 __all__ = ["HARDWARE_ENCODERS", "TEST_PICTURES", "check_encoder"]
@@ -43,17 +43,7 @@ def check_encoder(config: Config, board: Parts, images: list[np.ndarray]) -> Res
     details: dict[str, Any] = {"configured": v.encoder if v.codec == "h264" else v.codec}
     clock = board.clock
     try:
-        encoder = open_encoder(
-            v.codec,
-            v.encoder,
-            v.width,
-            v.height,
-            v.fps,
-            bitrate=v.bitrate,
-            gop=v.gop,
-            quality=v.quality,
-            threads=v.threads,
-        )
+        encoder = encoder_for(v)
     except Exception as exc:
         return Result("encoder", "fail", f"{v.codec}: {why(exc)}", details)
     name = getattr(encoder, "name", v.codec)

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from camera.errors import BackendError
 from camera.frames import EncodedFrame
+
+if TYPE_CHECKING:
+    from camera.config import VideoConfig
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +89,18 @@ def open_encoder(
             return opened
         raise BackendError("; ".join(errors))
     raise BackendError(f"unknown codec {codec!r}: expected h264 or mjpeg")
+
+
+def encoder_for(video: VideoConfig, encoder: str | None = None) -> Encoder:
+    """The encoder ``[video]`` asks for (``encoder`` overrides ``video.encoder``)."""
+    return open_encoder(
+        video.codec,
+        encoder or video.encoder,
+        video.width,
+        video.height,
+        video.fps,
+        bitrate=video.bitrate,
+        gop=video.gop,
+        quality=video.quality,
+        threads=video.threads,
+    )
