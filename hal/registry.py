@@ -24,6 +24,7 @@ ENTRY_POINTS = "bodycam.backends"
 
 # kind -> name -> "module:attribute"
 BACKENDS: dict[str, dict[str, str]] = {
+    "audio": {"alsa": "hal.audio.alsa:AlsaAudio"},
     "clock": {"monotonic": "hal.clock.monotonic:MonotonicClock"},
     "gpio": {"gpiozero": "hal.gpio.gpiozero_pins:GpiozeroGpio"},
     "sensor": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from hal.registry import Board, register, register_board
 
 SIM_BACKENDS = {
+    ("audio", "synthetic"): "sim.audio:SyntheticAudio",
     ("clock", "virtual"): "sim.clock:VirtualClock",
     ("clock", "paced"): "sim.clock:PacedClock",
     ("gpio", "mock"): "sim.gpio:MockGpio",
