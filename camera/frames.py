@@ -28,3 +28,28 @@ class EncodedFrame:
     @property
     def size(self) -> int:
         return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedAudio:
+    """One encoded audio packet (one AAC frame), placed on the device timeline.
+
+    Samples are numbered from 0 at boot like frames, so a jump in
+    ``first_sample`` between packets is a declared gap (the microphone was
+    gone), never silence someone inserted.
+    """
+
+    data: bytes
+    first_sample: int  # sample number (from boot) of the packet's first sample
+    samples: int  # duration in samples
+    time: float  # device seconds of the first sample
+    rate: int  # samples per second
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def end_sample(self) -> int:
+        """The sample number just after this packet: where the next one starts if none is lost."""
+        return self.first_sample + self.samples

@@ -20,34 +20,82 @@ Two facts of the muxers shape what a sync may claim and what a timestamp is:
   short of closing the file (``av_write_frame(NULL)`` is not reachable). So a
   sync record vouches only for the packets the muxer has actually handed to
   our file: the held-back ones are counted after the next sync.
+
+Audio (AAC, from :mod:`camera.encoders.aac`) shares the segment and the
+origin: a packet's timestamp is its device time minus ``origin``, exactly as
+for a frame, so audio and video are in sync by device time whatever the
+segment or the uptime. Interleaving is by device time, done by the caller:
+:meth:`RecordingWriter.write` merges the frames and audio packets it is given
+by time, and across calls packets go in as they come (audio is late by the
+encoder's latency, tens of ms). FFmpeg's own interleaver, which would hold
+video for up to 10 s waiting for audio (a microphone that is gone never
+sends any), is cut down to holding one packet; :mod:`camera.mux_holds` knows
+exactly which packets each muxer still holds, so ``progress()`` stays exact.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections import deque
+import heapq
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import av
 
+from camera.encoders.aac import PRIMING_SAMPLES
 from camera.evidence.journal import Journal
 from camera.evidence.records import CONTAINERS, SEGMENT_PREFIX, Segment, Sync
 from camera.evidence.svf import GopCloser, ProductInfo
-from camera.frames import EncodedFrame
+from camera.frames import EncodedAudio, EncodedFrame
+from camera.mux_holds import Muxed, MuxerHolds
 from hal.storage import DurableFile, Storage
 
 if TYPE_CHECKING:
     from camera.evidence.keys import DeviceKey
 
+log = logging.getLogger(__name__)
+
 PTS_HZ = 90_000
 TIME_BASE = Fraction(1, PTS_HZ)
-#: Packets each container's muxer keeps back after ``mux()`` returns, until the
-#: next packet (or the trailer) pushes them out; tests/test_recorder.py checks
-#: these against the FFmpeg in use, so a change there fails a test, not a recovery.
+#: Packets each container's muxer keeps back after ``mux()`` returns in a
+#: video-only segment, until the next packet (or the trailer) pushes them out;
+#: tests/test_recorder.py checks these against the FFmpeg in use, so a change
+#: there fails a test, not a recovery. With audio, camera/mux_holds.py says.
 HELD_BACK = {"mpegts": 0, "matroska": 1}
+#: Muxer options of segments with audio (see camera/mux_holds.py): the
+#: interleaver holds one packet, and Matroska ends a cluster at every packet
+#: (it would write one every 5 s or video keyframe).
+AUDIO_OPTIONS = {
+    "mpegts": {"max_interleave_delta": "1"},
+    "matroska": {"max_interleave_delta": "1", "cluster_size_limit": "0"},
+}
+#: AAC channel layouts by channel count.
+LAYOUTS = {1: "mono", 2: "stereo"}
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """The audio stream of a recording's segments."""
+
+    codec: str = "aac"
+    rate: int = 48_000
+    channels: int = 1
+    bitrate: int = 64_000
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSpan:
+    """A run of audio packets in a segment: how many, and the samples and times they cover."""
+
+    packets: int
+    first_sample: int
+    end_sample: int  # the sample after the last packet's last
+    start_time: float  # device time of the first sample
+    end_time: float  # device time of ``end_sample``
 
 
 def pts_of(time: float, origin: float) -> int:
@@ -87,6 +135,7 @@ class SegmentFile:
         height: int,
         fps: int,
         origin: float,
+        audio: AudioFormat | None = None,
     ) -> None:
         fmt, _ = CONTAINERS[codec]
         self.rel = rel
@@ -95,19 +144,45 @@ class SegmentFile:
         self.held_back = HELD_BACK[fmt]
         self._file = storage.open_write(rel)
         self._sink = HashingFile(self._file)
-        self._out = av.open(
-            self._sink, "w", format=fmt, options={"flush_packets": "1", "fflags": "+bitexact"}
-        )
+        options = {"flush_packets": "1", "fflags": "+bitexact"}
+        if audio is not None:
+            options |= AUDIO_OPTIONS[fmt]
+        self._out = av.open(self._sink, "w", format=fmt, options=options)
         self._stream = self._out.add_mux_stream(codec, rate=fps, width=width, height=height)
         self._stream.time_base = TIME_BASE
+        self._audio = None if audio is None else self._add_audio_stream(audio)
         self._duration = round(PTS_HZ / fps)
         self.frames = 0
         #: MJPEG has no signatures in its stream: the manifest lists each frame's sha256.
         self.frame_sha256: list[str] | None = [] if codec == "mjpeg" else None
         self.first: EncodedFrame | None = None
         self.last: EncodedFrame | None = None
-        #: The last frames muxed, enough to name the last one the file holds.
-        self._recent: deque[EncodedFrame] = deque(maxlen=self.held_back + 1)
+        # What the muxer still holds, and so the frames and audio packets in the file.
+        # Matroska writes the encoder's priming as CodecDelay and shifts audio blocks by it.
+        delay_ms = 0 if audio is None else round(PRIMING_SAMPLES * 1000 / audio.rate)
+        self._holds: MuxerHolds[EncodedFrame | EncodedAudio | None] = MuxerHolds(
+            fmt, 1 if audio is None else 2, delay_ms
+        )
+        self._written = 0
+        self._last_written: EncodedFrame | None = None
+        self.audio_packets = 0
+        self.audio_first: EncodedAudio | None = None
+        self.audio_last: EncodedAudio | None = None
+        self._audio_written = 0
+        self._audio_last_written: EncodedAudio | None = None
+
+    def _add_audio_stream(self, audio: AudioFormat) -> av.audio.stream.AudioStream:
+        """An AAC stream whose parameters (and AudioSpecificConfig) come from an encoder
+        set up like the recording's: the muxer opens it for its extradata, never encodes."""
+        if audio.codec != "aac" or audio.channels not in LAYOUTS:
+            raise ValueError(f"unsupported audio {audio}: expected AAC, mono or stereo")
+        stream = self._out.add_stream("aac", rate=audio.rate)
+        ctx = stream.codec_context
+        ctx.layout = LAYOUTS[audio.channels]
+        ctx.bit_rate = audio.bitrate
+        ctx.flags |= av.codec.context.Flags.bitexact
+        stream.time_base = TIME_BASE
+        return stream
 
     def add(self, frame: EncodedFrame, before: bytes = b"") -> None:
         """Mux ``frame``; ``before`` (Annex-B, a signature SEI) goes in front of its unit."""
@@ -121,12 +196,49 @@ class SegmentFile:
         packet.duration = self._duration
         packet.is_keyframe = frame.keyframe
         packet.stream = self._stream
-        self._out.mux(packet)
+        self._mux(packet, frame)
         if self.first is None:
             self.first = frame
         self.last = frame
         self.frames += 1
-        self._recent.append(frame)
+
+    def add_audio(self, audio: EncodedAudio) -> None:
+        """Mux one audio packet, timed like a frame: device time minus ``origin``.
+
+        The caller keeps each stream's packets in order; a packet that would
+        start before the origin (negative timestamp) is the caller's to drop.
+        """
+        if self._audio is None:
+            raise ValueError(f"{self.rel}: this segment has no audio stream")
+        packet = av.Packet(audio.data)
+        packet.pts = packet.dts = pts_of(audio.time, self.origin)
+        packet.time_base = TIME_BASE
+        packet.duration = round(audio.samples * PTS_HZ / audio.rate)
+        packet.is_keyframe = True  # every AAC frame decodes on its own
+        packet.stream = self._audio
+        self._mux(packet, audio)
+        if self.audio_first is None:
+            self.audio_first = audio
+        self.audio_last = audio
+        self.audio_packets += 1
+
+    def _mux(self, packet: av.Packet, item: EncodedFrame | EncodedAudio | None) -> None:
+        self._out.mux(packet)
+        # mux() has rescaled the packet to the stream's time base: the dts the interleaver sorts by.
+        assert packet.dts is not None and packet.time_base is not None
+        muxed = Muxed(
+            item,
+            isinstance(item, EncodedAudio),
+            Fraction(packet.dts) * packet.time_base,
+            packet.stream_index,
+        )
+        for written in self._holds.add(muxed):
+            if isinstance(written.item, EncodedFrame):
+                self._written += 1
+                self._last_written = written.item
+            elif isinstance(written.item, EncodedAudio):
+                self._audio_written += 1
+                self._audio_last_written = written.item
 
     def add_closing(self, data: bytes) -> None:
         """One last packet with no picture: the signature that closes the recording.
@@ -140,7 +252,7 @@ class SegmentFile:
         packet.time_base = TIME_BASE
         packet.duration = 0
         packet.stream = self._stream
-        self._out.mux(packet)
+        self._mux(packet, None)
 
     def sync(self) -> None:
         self._file.sync()
@@ -151,19 +263,31 @@ class SegmentFile:
         Only frames the muxer has written count: one it still holds back is
         not in the file, and a recovery cut to this size would not have it.
         """
-        written = self.frames - self.held_back
-        if written < 1 or self.first is None:
+        last = self._last_written
+        if self._written < 1 or self.first is None or last is None:
             return None
-        last = self._recent[-1 - self.held_back]
         return Sync(
             file=self.rel.rsplit("/", 1)[-1],
             bytes=self._file.bytes_written,
-            frames=written,
+            frames=self._written,
             first_frame=self.first.number,
             last_frame=last.number,
             start_time=self.first.time,
             end_time=last.time,
         )
+
+    def audio_progress(self) -> AudioSpan | None:
+        """The audio packets the file holds so far (valid right after a sync), like progress()."""
+        last = self._audio_last_written
+        if self.audio_first is None or last is None:
+            return None
+        return _span(self.audio_first, last, self._audio_written)
+
+    def audio_span(self) -> AudioSpan | None:
+        """Every audio packet muxed into this segment (all in the file once it is closed)."""
+        if self.audio_first is None or self.audio_last is None:
+            return None
+        return _span(self.audio_first, self.audio_last, self.audio_packets)
 
     def abort(self) -> None:
         """Let go of the file without a trailer (storage failed); recovery cuts it back."""
@@ -188,6 +312,16 @@ class SegmentFile:
         )
 
 
+def _span(first: EncodedAudio, last: EncodedAudio, packets: int) -> AudioSpan:
+    return AudioSpan(
+        packets=packets,
+        first_sample=first.first_sample,
+        end_sample=last.end_sample,
+        start_time=first.time,
+        end_time=last.time + last.samples / last.rate,
+    )
+
+
 @dataclass(frozen=True)
 class Sealer:
     """What the writer needs to sign the end of a recording's video in the stream."""
@@ -197,7 +331,11 @@ class Sealer:
 
 
 class RecordingWriter:
-    """Cuts a recording's frames into segments of ``segment_seconds`` at keyframes."""
+    """Cuts a recording's frames into segments of ``segment_seconds`` at keyframes.
+
+    Audio packets go into whichever segment is open when their turn comes in
+    device-time order: rotation stays on video keyframes.
+    """
 
     def __init__(
         self,
@@ -211,8 +349,10 @@ class RecordingWriter:
         journal: Journal,
         sync_interval: float = 0.5,
         sealer: Sealer | None = None,
+        audio: AudioFormat | None = None,
     ) -> None:
         self.storage = storage
+        self.audio = audio
         self.sealer = sealer
         #: Follows the signed GOPs of the frames written, to close the last one.
         self.closer = GopCloser()
@@ -228,8 +368,60 @@ class RecordingWriter:
         self._synced_at = 0.0
         #: Device time of the recording's first frame: timestamp 0 in every segment.
         self.origin: float | None = None
+        #: The audio of each closed segment, by file name (absent: it had none).
+        self.audio_spans: dict[str, AudioSpan] = {}
+        #: Audio packets written; and left out: from before the first frame (no
+        #: segment to hold them) or overlapping the packet before (never made by
+        #: the encoder; a muxer would refuse them).
+        self.audio_packets = 0
+        self.audio_dropped = 0
+        self._audio_end: int | None = None
 
-    def write(self, frames: list[EncodedFrame]) -> None:
+    def write(self, frames: Sequence[EncodedFrame], audio: Sequence[EncodedAudio] = ()) -> None:
+        """Mux ``frames`` and ``audio`` (each in order) merged by device time.
+
+        Hand over audio and video of the same span in one call (a pre-event
+        backlog above all): each call is merged by time, but calls are muxed
+        in the order they are made, so video written long before its audio
+        would put seconds of pictures ahead of their sound in the file.
+        """
+        if not audio:
+            self._write_frames(frames)
+            return
+        # heapq.merge is stable: at equal times the frame goes first, as FFmpeg's interleaver does.
+        merged: Iterable[EncodedFrame | EncodedAudio] = heapq.merge(
+            frames, audio, key=lambda item: item.time
+        )
+        for item in merged:
+            if isinstance(item, EncodedAudio):
+                self._write_audio(item)
+            else:
+                self._write_frames([item])
+
+    def write_audio(self, packets: Sequence[EncodedAudio]) -> None:
+        self.write((), packets)
+
+    def _write_audio(self, packet: EncodedAudio) -> None:
+        seg = self._open
+        if (
+            seg is None
+            or self.audio is None
+            or self.origin is None
+            or pts_of(packet.time, self.origin) < 0
+        ):
+            self.audio_dropped += 1  # before the first frame: no timestamp to give it
+            return
+        if self._audio_end is not None and packet.first_sample < self._audio_end:
+            log.warning(
+                "audio packet at sample %d overlaps the one before; left out", packet.first_sample
+            )
+            self.audio_dropped += 1
+            return
+        seg.add_audio(packet)
+        self.audio_packets += 1
+        self._audio_end = packet.end_sample
+
+    def _write_frames(self, frames: Iterable[EncodedFrame]) -> None:
         for frame in frames:
             seg = self._open
             if seg is None or (
@@ -262,13 +454,17 @@ class RecordingWriter:
     def _new_segment(self, origin: float) -> SegmentFile:
         _, ext = CONTAINERS[self.codec]
         rel = f"{self.directory}/{SEGMENT_PREFIX}{len(self.segments):04d}.{ext}"
-        return SegmentFile(self.storage, rel, self.codec, *self.size, self.fps, origin)
+        return SegmentFile(
+            self.storage, rel, self.codec, *self.size, self.fps, origin, audio=self.audio
+        )
 
     def _rotate(self) -> None:
         if self._open is not None:
             info = self._open.close()
             self.journal.append(info)
             self.segments.append(info)
+            if (span := self._open.audio_span()) is not None:
+                self.audio_spans[info.file] = span
             self._open = None
 
     def close(self) -> list[Segment]:

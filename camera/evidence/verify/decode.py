@@ -4,6 +4,10 @@ A segment may be torn, truncated or hostile; decoding must neither hang,
 nor raise, nor let the file choose its own format (a probe would let it pose
 as a playlist that opens further files). Each picture's SPEC section 8 frame
 code is read from its top rows as it is decoded.
+
+A segment with an audio stream has its audio packets counted and decoded too
+(see audio_decode.py), interleaved with the video as they come; a segment
+without one is demuxed exactly as before, video only.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from camera.evidence import annexb
 from camera.evidence.svf_parse import is_svf_sei
+from camera.evidence.verify.audio_decode import AudioDecoder, DecodedAudio
 from camera.evidence.verify.files import FORMAT_OF_SUFFIX, Unreadable, open_regular
 from camera.framecode import CODE_HEIGHT, read_frame_code
 
@@ -60,6 +65,8 @@ class Decoded:
     #: skips leading P frames it has no reference for, so the first *picture*
     #: alone cannot show that a segment was cut mid-GOP.
     first_packet_key: bool | None = None
+    #: The segment's (first) audio stream; None when it has none.
+    audio: DecodedAudio | None = None
 
 
 class Prefix:
@@ -139,14 +146,14 @@ def signature_only(data: bytes) -> bool:
     return bool(signed) and len(signed) + sum(kind == NAL_AUD for kind, _ in kinds) == len(kinds)
 
 
-def _packets(container: Any, stream: Any, out: Decoded) -> Iterator[Any]:
-    """The stream's packets until the demuxer fails (noted in ``out.stopped``).
+def _packets(container: Any, streams: tuple[Any, ...], out: Decoded) -> Iterator[Any]:
+    """The streams' packets until the demuxer fails (noted in ``out.stopped``).
 
     PyAV raises more than FFmpegError on damaged input: IndexError when a
     damaged MPEG-TS announces a new stream mid-file, for one. Whatever the
     library raises while reading hostile bytes is a finding about the file.
     """
-    packets = container.demux(stream)
+    packets = container.demux(*streams)
     while True:
         try:
             packet = next(packets)
@@ -184,6 +191,7 @@ def decode_file(
     container_format: str,
     declared_frames: int | None = None,
     dims: tuple[int, int] | None = None,
+    audio: AudioDecoder | None = None,
 ) -> Decoded:
     """Decode every picture of an open segment file, reading its frame code.
 
@@ -195,6 +203,11 @@ def decode_file(
     packets, so the work is bounded whatever the bytes say. The container
     format is given, never probed: probing would let a file pose as a
     playlist or another format that opens further files.
+
+    ``audio``: the decoder for the audio stream, if there is one; pass the
+    same one for every segment of a recording (and ``keep_pcm``) to get its
+    PCM for sync measurement. Without it each segment's audio is decoded by a
+    fresh decoder, for the counts in ``Decoded.audio`` only.
     """
     out = Decoded()
     file_bytes = os.fstat(f.fileno()).st_size
@@ -213,7 +226,28 @@ def decode_file(
         with contextlib.suppress(Exception):
             out.codec = stream.codec_context.name
         time_base = stream.time_base or Fraction(0)
-        for n, packet in enumerate(_packets(container, stream, out), start=1):
+        streams: tuple[Any, ...] = (stream,)
+        audio_index = -1
+        if container.streams.audio:
+            sound = container.streams.audio[0]
+            audio = audio or AudioDecoder()
+            try:
+                out.audio = audio.start(sound)
+                streams, audio_index = (stream, sound), sound.index
+            except Exception as exc:  # a hostile stream header: say so, decode the video
+                out.audio = DecodedAudio(first_bad=f"audio stream: {_av_message(exc)}")
+        n = 0
+        for packet in _packets(container, streams, out):
+            if packet.stream_index == audio_index:
+                assert audio is not None and out.audio is not None
+                if not packet.size:
+                    continue
+                if out.audio.packets >= file_bytes + DECODE_MARGIN:
+                    out.stopped = f"more than {out.audio.packets} audio packets; stopped decoding"
+                    break
+                audio.feed(packet, out.audio)
+                continue
+            n += 1
             if out.first_packet_key is None and packet.size:
                 out.first_packet_key = bool(packet.is_keyframe)
             if n > limit:
