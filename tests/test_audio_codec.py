@@ -93,15 +93,23 @@ def test_the_same_samples_give_the_same_bytes() -> None:
     assert [p.data for p in encode(sound(RATE, seed=1))] != [p.data for p in first]
 
 
-def test_packets_cover_the_input_exactly_priming_first() -> None:
-    """1024 samples each, back to back, from one frame before the first sample to its end.
+def test_packets_cover_the_input_exactly_without_priming() -> None:
+    """1024 samples each, back to back, from the first sample to the last.
 
-    Blocks of 480 samples do not divide 1024: the cutting into frames is ours.
+    The encoder's priming packet (the 1024 samples before the first, which
+    nobody recorded) is dropped. Blocks of 480 samples do not divide 1024:
+    the cutting into frames is ours.
     """
     n = RATE + 300
-    packets = encode(sound(n))
-    assert packets[0].first_sample == S0 - 1024  # the priming packet: before the first sample
-    assert packets[0].time == pytest.approx(T0 - 1024 / RATE, abs=1e-9)
+    enc = AACEncoder()
+    packets = []
+    x = sound(n)
+    for i in range(0, n, 480):
+        packets += enc.encode(x[i : i + 480], S0 + i, T0 + i / RATE)
+    packets += enc.flush()
+    assert enc.dropped_priming == 1
+    assert packets[0].first_sample == S0  # nothing before the first captured sample
+    assert packets[0].time == pytest.approx(T0, abs=1e-9)
     assert all(p.samples == 1024 for p in packets[:-1])
     assert packets[-1].samples == (n % 1024) or packets[-1].samples == 1024
     assert packets[-1].end_sample == S0 + n
@@ -154,10 +162,12 @@ def test_a_gap_ends_the_run_where_its_samples_end() -> None:
     after = [p for p in packets if p.first_sample >= gap_start]
     # The partial frame before the gap is encoded short, not padded on the timeline.
     assert before[-1].end_sample == gap_start
-    assert before[-1].samples == (gap_start - (S0 - 1024)) % 1024 or before[-1].samples == 1024
-    # A fresh encoder after it: its own priming packet, just before the first new sample.
-    assert after[0].first_sample == resume - 1024
-    assert after[0].time == pytest.approx(T0 + 45 * block / RATE - 1024 / RATE, abs=1e-9)
+    assert before[-1].samples == (gap_start - S0) % 1024 or before[-1].samples == 1024
+    # A fresh encoder after it, its priming dropped: nothing inside the gap, not even
+    # the encoder's start-up silence; the new run starts at the first new sample.
+    assert after[0].first_sample == resume
+    assert after[0].time == pytest.approx(T0 + 45 * block / RATE, abs=1e-9)
+    assert enc.dropped_priming == 2  # one per run
     assert after[-1].end_sample == S0 + RATE
     assert enc.dropped_overlap == 0
     for x, y in itertools.pairwise(packets):
@@ -165,10 +175,10 @@ def test_a_gap_ends_the_run_where_its_samples_end() -> None:
 
 
 def test_a_gap_shorter_than_a_frame_never_overlaps() -> None:
-    """One lost block of 480: the new run's priming would overlap the old run's end."""
+    """One lost block of 480: shorter than a frame, and still exactly the gap."""
     enc = AACEncoder()
     packets = encode(sound(RATE), skip=range(40, 41), enc=enc)
-    assert enc.dropped_overlap == 1
+    assert enc.dropped_overlap == 0 and enc.dropped_priming == 2
     for x, y in itertools.pairwise(packets):
         assert y.first_sample >= x.end_sample
     resumed = [p for p in packets if p.first_sample >= S0 + 40 * 480]
@@ -492,6 +502,6 @@ def test_pcm_runs_split_at_a_gap() -> None:
         packet.time_base = Fraction(1, RATE)
         decoder.feed(packet, report)
     runs = decoder.pcm()
-    assert [round(r.start * RATE) for r in runs] == [-1024, 50 * 480 - 1024]
+    assert [round(r.start * RATE) for r in runs] == [0, 50 * 480]
     assert runs[0].end == pytest.approx(40 * 480 / RATE, abs=1024 / RATE)
     assert report.packets == len(packets) and report.bad_packets == 0

@@ -7,15 +7,18 @@ every packet the encoder returns names the samples it stands for.
 
 Priming. The encoder delays its output by 1024 samples (FFmpeg's
 ``initial_padding``): the first packet of a run has pts ``first - 1024`` and
-stands for the 1024 samples *before* the first captured one (it decodes to
-the encoder's start-up, near silence), and every later packet is likewise
-1024 samples behind the frame that pushed it out. Packets keep the encoder's
-pts: a packet's ``first_sample`` is that pts, its ``time`` the device time
-of that sample. A decoder that drops nothing (MPEG-TS has no way to say
-"skip the priming") then outputs each captured sample exactly at its capture
-time, which is what the A/V sync check measures. The last packet of a run is
-as long as the samples it still had to give (a short ``samples``), so a run's
-packets cover ``[first - 1024, end)`` with no hole and no overlap.
+stands for the 1024 samples *before* the first captured one: the encoder's
+start-up, near silence that nobody recorded. It is dropped: a run starts
+after a gap (or at boot), and keeping it would put 21 ms of sound that never
+was into the gap a recording declares. Every later packet is 1024 samples
+behind the frame that pushed it out and keeps the encoder's pts: its
+``first_sample`` is that pts, its ``time`` the device time of that sample.
+A decoder that drops nothing then outputs each captured sample exactly at
+its capture time, which is what the A/V sync check measures; only a run's
+first 1024 samples decode without their overlap partner (a 21 ms blemish
+of real sound after each gap, never invented sound). The last packet of a
+run is as long as the samples it still had to give (a short ``samples``),
+so a run's packets cover ``[first, end)`` with no hole and no overlap.
 
 Time. A packet's time is extrapolated from the latest input block at or
 before its first sample (``time + (sample - block_first) / rate``), not from
@@ -28,10 +31,8 @@ Gaps. A block whose first sample is not the one after the previous block
 encoded as a short last frame (the encoder pads the frame internally, the
 packet declares only the real samples, so nothing is dropped and no sound is
 invented on the timeline), the encoder is drained, and a fresh encoder starts
-at the new block with its own priming packet. Should that priming packet
-overlap the previous run's last packet (a gap shorter than one AAC frame) it
-is dropped, so packets never overlap; the new run's first 1024 samples then
-decode without their overlap partner, a 21 ms blemish at a sub-frame gap.
+at the new block (its priming packet dropped, as above), so packets never
+overlap and the gap between runs is exactly the samples that were lost.
 
 Determinism. The encoder runs single-threaded on float math with
 ``bitexact`` (no encoder version string in the stream), so the same samples
@@ -82,10 +83,13 @@ class AACEncoder:
         self._anchors: deque[tuple[int, float]] = deque()
         #: End sample of the last packet returned: later packets may not start before it.
         self._emitted_end: int | None = None
-        #: Packets left out because they would overlap the one before: a new run's
-        #: priming packet after a gap shorter than a frame (or any packet, should
+        #: Packets left out because they would overlap the one before (should
         #: sample numbers ever go backwards).
         self.dropped_overlap = 0
+        #: First sample of the current run; its priming packet (before it) is dropped.
+        self._run_start = 0
+        #: Priming packets dropped (one per run).
+        self.dropped_priming = 0
 
     def _open(self) -> av.AudioCodecContext:
         try:
@@ -116,7 +120,7 @@ class AACEncoder:
             out += self.flush()  # a gap: end this run where its samples end
         if self._ctx is None:
             self._ctx = self._open()
-            self._pending_first = first_sample
+            self._pending_first = self._run_start = first_sample
         self._anchors.append((first_sample, time))
         # A copy: the caller (a capture driver) may reuse its buffer for the next block.
         self._pending = np.concatenate([self._pending, block])
@@ -175,6 +179,9 @@ class AACEncoder:
             assert packet.pts is not None
             first = int(packet.pts)
             samples = int(packet.duration or FRAME_SAMPLES)
+            if first < self._run_start:
+                self.dropped_priming += 1  # the encoder's start-up: no sound was recorded there
+                continue
             if self._emitted_end is not None and first < self._emitted_end:
                 self.dropped_overlap += 1  # would overlap the previous run's last packet
                 continue
