@@ -27,17 +27,35 @@ pre-event copy as live, and journaled so recovery keeps them: cause
 pictures capture skipped because the encoder was busy (capture tells the
 recorder their numbers: :meth:`Recorder.on_skipped`). Frames the firmware
 dropped (``writer_backlog``, ``encoder_backlog``) count in ``dropped_frames``.
+
+Sound (SPEC 15), when the recorder has an audio format:
+
+* It starts at the first pre-event frame with ``audio_pre_event``, else at
+  the trigger's first edge (recognised later: the audio ring still has it).
+  Those packets go to the writer in the same writes as the pre-event frames,
+  split between the chunks by time, so the file interleaves them as captured.
+* Live packets (:meth:`Recorder.on_audio`) go through the worker like frames
+  and count against the same backlog bound. A packet that does not fit, or
+  comes while frames are being dropped for the backlog, is dropped itself
+  (declared, cause ``writer_backlog``): sound never takes the room a
+  keyframe needs.
+* A jump in sample numbers between consecutive packets is a declared audio
+  gap, cause ``microphone``, journaled before the packet after it is
+  written. A recording whose microphone gave nothing at all gets one gap
+  over all of it, from the asked start to the stop.
 """
 
 from __future__ import annotations
 
+import bisect
 import errno
+import itertools
 import logging
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from camera.evidence.audit import DeviceAudit
 from camera.evidence.custody import Custody, manifest_sha256
@@ -45,6 +63,9 @@ from camera.evidence.journal import Journal, JournalRecord
 from camera.evidence.manifest import write_manifest
 from camera.evidence.records import (
     FORMAT,
+    AudioGap,
+    AudioGapCause,
+    AudioHead,
     Gap,
     GapCause,
     Head,
@@ -58,10 +79,10 @@ from camera.evidence.records import (
     WallStep,
     r6,
 )
-from camera.frames import EncodedFrame
+from camera.frames import EncodedAudio, EncodedFrame
 from camera.recovery import recover_recording
 from camera.ring import RingBuffer
-from camera.segments import RecordingWriter, Sealer
+from camera.segments import AudioFormat, RecordingWriter, Sealer
 from hal.clock import Clock
 from hal.storage import Storage, enospc
 from hal.worker import Worker
@@ -83,6 +104,14 @@ class VideoFormat:
     #: journal head and the manifest (None: not known, left out).
     encoder: str | None = None
     timing: Timing | None = None
+
+
+class AudioPackets(Protocol):
+    """Where the sound from before a trigger is kept (:class:`camera.audio_ring.AudioRing`)."""
+
+    def packets_from(self, t: float) -> list[EncodedAudio]:
+        """Packets whose first sample is at or after device time ``t``, oldest first."""
+        ...
 
 
 @dataclass
@@ -109,11 +138,26 @@ class Recording:
     seen: EncodedFrame | None = None
     #: The oldest pre-event GOPs given up to the backlog bound (None: nothing given up).
     pre_event_dropped: PreEventDropped | None = None
+    #: The recording's sound as asked for (None: audio is off).
+    audio: AudioHead | None = None
+    #: The last audio packet the recorder was handed, written or dropped.
+    audio_seen: EncodedAudio | None = None
+    #: Audio gaps closed (and journaled), in sample order; then the backlog one being counted.
+    audio_gaps: list[AudioGap] = field(default_factory=list)
+    audio_backlog_gap: AudioGap | None = None
+    #: Device time from which packets are the recording's: its asked start, or
+    #: its first frame if later (sound before that has no timestamp).
+    audio_from: float = 0.0
 
     @property
     def all_gaps(self) -> list[Gap]:
         """Every gap so far, the one still being counted included."""
         return [*self.gaps, *([self.backlog_gap] if self.backlog_gap else [])]
+
+    @property
+    def all_audio_gaps(self) -> list[AudioGap]:
+        """Every audio gap so far, the one still being counted included."""
+        return [*self.audio_gaps, *([self.audio_backlog_gap] if self.audio_backlog_gap else [])]
 
     @property
     def live_writer(self) -> RecordingWriter | None:
@@ -140,7 +184,14 @@ class Recorder:
         custody: Custody | None = None,
         sealer: Sealer | None = None,
         audit: DeviceAudit | None = None,
+        audio: AudioFormat | None = None,
+        audio_ring: AudioPackets | None = None,
+        audio_pre_event: bool = False,
+        audio_source: str | None = None,
     ) -> None:
+        """``audio``: the segments' sound (None: audio is off); ``audio_ring``: the
+        packets from before a trigger; ``audio_source``: the microphone's backend
+        name, written into the manifest."""
         self.clock = clock
         self.storage = storage
         self.worker = worker
@@ -157,6 +208,10 @@ class Recorder:
         self.custody = custody
         self.sealer = sealer
         self.audit = audit
+        self.audio = audio
+        self.audio_ring = audio_ring
+        self.audio_pre_event = audio_pre_event
+        self.audio_source = audio_source
         self.recording: Recording | None = None
         clock.wall_listeners.append(self._wall_step)
         self.counter = self._last_counter()
@@ -193,7 +248,13 @@ class Recorder:
         if self.storage_full():
             self.refusal = "storage full"
             return None
-        fitted = self._fit_pre_event(self.ring.frames_from(trigger_time - self.pre_event))
+        candidates = self.ring.frames_from(trigger_time - self.pre_event)
+        # All the sound any candidate start could take: from the oldest frame
+        # with pre-event sound, else from the trigger.
+        pool = self._ring_audio(
+            candidates[0].time if self.audio_pre_event and candidates else trigger_time
+        )
+        fitted = self._fit_pre_event(candidates, pool)
         if fitted is None:
             self.refusal = "writer backlog"
             log.warning(
@@ -218,6 +279,21 @@ class Recorder:
             wall_time=iso_utc(self.clock, trigger_time),
         )
         rec = Recording(rec_id, rec_id, trigger, first or EncodedFrame(b"", -1, trigger_time, True))
+        sound: list[EncodedAudio] = []
+        if self.audio is not None:
+            asked = first.time if self.audio_pre_event and first else trigger_time
+            rec.audio = AudioHead(
+                codec=self.audio.codec,
+                rate=self.audio.rate,
+                channels=self.audio.channels,
+                bitrate=self.audio.bitrate,
+                source=self.audio_source,
+                pre_event=self.audio_pre_event,
+                start_time=r6(asked),
+            )
+            # Sound before the first frame has no timestamp in the segments.
+            rec.audio_from = max(asked, first.time) if first else asked
+            sound = [p for p in pool if p.time >= rec.audio_from] if first else []
         if given_up:
             rec.pre_event_dropped = PreEventDropped(
                 start=r6(given_up[0].time),
@@ -250,6 +326,7 @@ class Recorder:
                 self.segment_seconds,
                 journal,
                 sealer=self.sealer,
+                audio=self.audio,
             )
 
         self.worker.submit(open_writer)
@@ -257,21 +334,33 @@ class Recorder:
             self.audit.later(
                 "trigger", trigger_time, recording_id=rec_id, source=source, detail=detail
             )
+        # Gaps in the pre-event sound are journaled before any of it is written.
+        pending = deque(p for p in sound if self._admit_audio(rec, p))
+
+        def sound_until(t: float | None) -> list[EncodedAudio]:
+            """The pre-event sound before device time ``t`` (None: all that is left)."""
+            out: list[EncodedAudio] = []
+            while pending and (t is None or pending[0].time < t):
+                out.append(pending.popleft())
+            return out
+
         # The pre-event burst goes in chunks of about a second, so the writer
-        # syncs as it goes and live frames queue right behind it. A hole in it
-        # is declared and journaled in order with the frames around it.
+        # syncs as it goes and live frames queue right behind it; each chunk
+        # carries the sound of its span, so the file interleaves them as
+        # captured. A hole in it is declared and journaled in order with the
+        # frames around it.
         chunk: list[EncodedFrame] = []
         for frame in frames:
-            if rec.seen is not None and frame.number > rec.seen.number + 1:
-                self._submit(rec, chunk)
+            hole = rec.seen is not None and frame.number > rec.seen.number + 1
+            if hole or len(chunk) == v.fps:
+                self._submit(rec, chunk, sound_until(frame.time))
                 chunk = []
+            if hole:
+                assert rec.seen is not None
                 self._missing(rec, rec.seen, frame)
             chunk.append(frame)
             rec.seen = frame
-            if len(chunk) == v.fps:
-                self._submit(rec, chunk)
-                chunk = []
-        self._submit(rec, chunk)
+        self._submit(rec, chunk, sound_until(None))
         if frames:
             rec.last = frames[-1]
 
@@ -288,47 +377,65 @@ class Recorder:
         self.worker.submit(sync_pre_event, 0, durable)
         return rec
 
+    def _ring_audio(self, t: float) -> list[EncodedAudio]:
+        if self.audio is None or self.audio_ring is None:
+            return []
+        return self.audio_ring.packets_from(t)
+
     def _fit_pre_event(
-        self, frames: list[EncodedFrame]
+        self, frames: list[EncodedFrame], sound: Sequence[EncodedAudio] = ()
     ) -> tuple[list[EncodedFrame], list[EncodedFrame]] | None:
         """(frames to queue, oldest frames given up) within the backlog bound, or None.
 
         Gives up whole GOPs from the oldest end, so the copy still starts on a
-        keyframe; None when not even the newest GOP fits.
+        keyframe; None when not even the newest GOP fits. The ``sound`` that
+        goes with a start counts too: from that frame on with pre-event sound,
+        all of it (it starts at the trigger) without.
         """
         room = self.queue_bytes - self.worker.queued_bytes
         rest = sum(f.size for f in frames)
+        times = [p.time for p in sound]
+        # after[i]: bytes of sound[i:]
+        after = [*itertools.accumulate((p.size for p in reversed(sound)), initial=0)][::-1]
         for i, frame in enumerate(frames):
-            if frame.keyframe and rest <= room:
+            heard = after[bisect.bisect_left(times, frame.time) if self.audio_pre_event else 0]
+            if frame.keyframe and rest + heard <= room:
                 return frames[i:], frames[:i]
             rest -= frame.size
         return (frames, []) if not frames else None
 
-    def _fits(self, frame: EncodedFrame) -> bool:
-        """Whether ``frame`` can be queued without passing the writer backlog bound."""
-        return self.worker.queued_bytes + frame.size <= self.queue_bytes
+    def _fits(self, item: EncodedFrame | EncodedAudio) -> bool:
+        """Whether ``item`` can be queued without passing the writer backlog bound."""
+        return self.worker.queued_bytes + item.size <= self.queue_bytes
 
-    def _submit(self, rec: Recording, frames: list[EncodedFrame]) -> None:
-        if not frames:
+    def _submit(
+        self, rec: Recording, frames: list[EncodedFrame], sound: Sequence[EncodedAudio] = ()
+    ) -> None:
+        """One writer task: ``frames`` and ``sound`` muxed together, merged by time."""
+        if not frames and not sound:
             return
 
         def write() -> None:
             if (writer := rec.live_writer) is not None:
                 if self.storage_full():  # keep the reserve for the journal and manifest
                     raise enospc(self.storage.root)
-                writer.write(frames)
+                writer.write(frames, sound)
 
-        self.worker.submit(write, sum(f.size for f in frames))
+        self.worker.submit(write, sum(f.size for f in frames) + sum(p.size for p in sound))
 
     # -- live ------------------------------------------------------------
     def on_frame(self, frame: EncodedFrame) -> None:
         rec = self.recording
         if rec is None:
             return
+        sound: list[EncodedAudio] = []
         if rec.first.number < 0:  # nothing was buffered: start on the first keyframe queued
             if not frame.keyframe or not self._fits(frame):
                 return
             rec.first = frame
+            if rec.audio is not None:  # sound can be written from this frame on
+                rec.audio_from = max(rec.audio_from, frame.time)
+                sound = [p for p in self._ring_audio(rec.audio_from) if self._admit_audio(rec, p)]
         seen = rec.seen
         if seen is not None and frame.number <= seen.number:
             return  # already in the pre-event copy
@@ -341,8 +448,69 @@ class Recorder:
         if rec.dropping:
             rec.dropping = False
             self._close_backlog_gap(rec)
-        self._submit(rec, [frame])
+        self._submit(rec, [frame], sound)
         rec.last = frame
+
+    def on_audio(self, packet: EncodedAudio) -> None:
+        """A live audio packet: written after what is queued, like a frame (ignored when idle).
+
+        Packets come in sample order; one the pre-event copy already holds is
+        skipped, and one from before the recording's sound starts (or before
+        its first frame, which gives the timestamps) is not the recording's.
+        """
+        rec = self.recording
+        if rec is None or rec.audio is None or rec.first.number < 0:
+            return
+        if packet.time < rec.audio_from or not self._admit_audio(rec, packet):
+            return
+        if rec.dropping or not self._fits(packet):
+            self._drop_audio(rec, packet)
+            return
+        self._close_audio_backlog_gap(rec)
+        self._submit(rec, [], [packet])
+
+    def _admit_audio(self, rec: Recording, packet: EncodedAudio) -> bool:
+        """Follow the sample numbers: a jump is a declared gap; False for a packet
+        that starts before the end of the last one handed (already written)."""
+        seen = rec.audio_seen
+        if seen is not None and packet.first_sample < seen.end_sample:
+            return False
+        if seen is not None and packet.first_sample > seen.end_sample:
+            self._close_audio_backlog_gap(rec)
+            gap = AudioGap(
+                start=r6(seen.time + seen.samples / seen.rate),
+                end=r6(packet.time),
+                first_sample=seen.end_sample,
+                samples=packet.first_sample - seen.end_sample,
+                cause=AudioGapCause.MICROPHONE,
+            )
+            rec.audio_gaps.append(gap)
+            self._journal(rec, gap)
+        rec.audio_seen = packet
+        return True
+
+    def _drop_audio(self, rec: Recording, packet: EncodedAudio) -> None:
+        """Drop a live packet for the writer backlog, counting it in the open audio gap."""
+        gap = rec.audio_backlog_gap
+        if gap is None:
+            gap = AudioGap(
+                start=r6(packet.time),
+                end=r6(packet.time),
+                first_sample=packet.first_sample,
+                samples=0,
+                cause=AudioGapCause.WRITER_BACKLOG,
+            )
+        rec.audio_backlog_gap = replace(
+            gap,
+            end=r6(packet.time + packet.samples / packet.rate),
+            samples=packet.end_sample - gap.first_sample,
+        )
+
+    def _close_audio_backlog_gap(self, rec: Recording) -> None:
+        if rec.audio_backlog_gap is not None:
+            rec.audio_gaps.append(rec.audio_backlog_gap)
+            self._journal(rec, rec.audio_backlog_gap)
+            rec.audio_backlog_gap = None
 
     def on_skipped(self, number: int, time: float) -> None:
         """Capture skipped frame ``number`` (the encoder was busy): remember it.
@@ -469,6 +637,10 @@ class Recorder:
         head = self._head(rec)
         markers = list(rec.markers)
         gaps = rec.all_gaps
+        audio_gaps = rec.all_audio_gaps
+        silent = self._silence(rec, t)
+        if silent is not None:
+            audio_gaps.append(silent)
         steps = [
             WallStep(time=r6(at), seconds=step)
             for at, step in self.clock.wall_steps
@@ -481,10 +653,14 @@ class Recorder:
             if writer is None:
                 return  # the directory was never made: nothing was written
             if rec.failed is None:
+                if silent is not None:
+                    writer.journal.append(silent)
                 writer.journal.append(stop)
                 segments = writer.close()
                 writer.journal.close()
-                manifest = Manifest.build(head, segments, stop, markers, gaps, steps)
+                manifest = Manifest.build(
+                    head, segments, stop, markers, gaps, steps, audio_gaps=audio_gaps
+                )
                 if self.custody is not None:
                     result.update(self.custody.write(self.storage, rec.directory, manifest))
                 else:
@@ -514,6 +690,22 @@ class Recorder:
 
         self.worker.submit(finish, 0, done)
 
+    def _silence(self, rec: Recording, t: float) -> AudioGap | None:
+        """The gap over the whole recording when the microphone gave it nothing at all."""
+        if rec.audio is None or rec.audio_seen is not None:
+            return None
+        start, rate = rec.audio.start_time, rec.audio.rate
+        samples = round((t - start) * rate)
+        if samples <= 0:
+            return None
+        return AudioGap(
+            start=start,
+            end=r6(t),
+            first_sample=round(start * rate),  # sample n is nominally at n / rate
+            samples=samples,
+            cause=AudioGapCause.MICROPHONE,
+        )
+
     def _head(self, rec: Recording) -> Head:
         v = self.video
         return Head(
@@ -529,4 +721,5 @@ class Recorder:
             pre_event_dropped=rec.pre_event_dropped,
             encoder=v.encoder,
             timing=v.timing,
+            audio=rec.audio,
         )

@@ -24,6 +24,14 @@ The rules (SPEC section 7), because this runs on evidence:
   from which byte (``complete_bytes``), so verification decodes up to there.
 - A closed segment whose ``segment`` record was lost is described from its
   bytes and decoded pictures, anchored on its own sync records.
+
+Sound is recovered as the pictures are: each sync record carries the audio
+packets its bytes hold (exactly: :mod:`camera.mux_holds`), so a segment cut
+back to a sync claims exactly the packets left in it, and the ones after
+(sound that came after the last frame included) are in the tail. A
+described segment counts the audio packets that demux from its whole-frame
+bytes, numbered on from its latest sync that they reach, across the audio
+gaps the journal declared.
 """
 
 from __future__ import annotations
@@ -36,16 +44,20 @@ from typing import Any
 
 import av
 
+from camera.encoders.aac import FRAME_SAMPLES
 from camera.errors import BodycamError
 from camera.evidence.custody import Custody
 from camera.evidence.journal import JournalContents, read_journal_lines
 from camera.evidence.manifest import write_manifest
 from camera.evidence.records import (
+    ABSENT,
     CONTAINERS,
     JOURNAL,
     MANIFEST,
     SEGMENT_PREFIX,
     TAIL_SUFFIX,
+    AudioGap,
+    AudioSpan,
     Gap,
     Head,
     Manifest,
@@ -60,7 +72,8 @@ from camera.evidence.records import (
     WallStep,
     r6,
 )
-from camera.evidence.verify.decode import DecodedFrame, Prefix, decode_file
+from camera.evidence.verify.audio_decode import DecodedAudio
+from camera.evidence.verify.decode import Decoded, Prefix, decode_file
 from camera.evidence.verify.files import Unreadable, open_regular
 from hal.storage import Storage
 
@@ -127,6 +140,9 @@ class _Recovery:
         self.on_disk = {n for n in names if segment_re.fullmatch(n)}
         self.tails = {n for n in names if tail_re.fullmatch(n)}
         self.report = RecoveryInfo(skipped_journal_lines=list(journal.skipped))
+        audio = self.head.audio
+        self.rate = None if audio is None or audio is ABSENT else audio.rate
+        self.audio_gaps = journal.of_type(AudioGap)
 
     def rel(self, name: str) -> str:
         return f"{self.directory}/{name}"
@@ -265,7 +281,8 @@ class _Recovery:
         short = size < vouched
         ends_on_a_frame = whole or any(m.bytes == size for m in marks)
         complete = size if ends_on_a_frame else self.last_packet_start(path)
-        frames = self.decode(path, complete)
+        decoded = self.decode(path, complete)
+        frames = decoded.frames
         if short:
             self.report.short_segments.append(
                 ShortSegment(
@@ -306,6 +323,8 @@ class _Recovery:
             if t_last is not None and t_base is not None
             else (n - base_frames) / self.fps
         )
+        first_seconds = frames[0].seconds
+        origin = None if first_seconds is None else anchor.start_time - first_seconds
         return Segment(
             file=name,
             sha256=_sha256(path),
@@ -315,14 +334,63 @@ class _Recovery:
             last_frame=base_last + round(delta * self.fps),
             start_time=r6(anchor.start_time),
             end_time=r6(base_end + delta),
+            audio=self.described_audio(marks, decoded.audio, origin),
         )
 
-    def decode(self, path: Path, end: int) -> list[DecodedFrame]:
+    def described_audio(
+        self, marks: list[Sync | Segment], heard: DecodedAudio | None, origin: float | None
+    ) -> AudioSpan | None:
+        """The audio a described segment holds: the packets that demux from its whole bytes.
+
+        Numbered on from the latest mark whose packets they reach: each
+        further packet follows the one before, across a gap the journal
+        declared there, and is one AAC frame long unless a declared gap
+        starts sooner (a run's last packet is short). Device times come from
+        the packets' timestamps (``origin``: the recording's first frame).
+        """
+        if self.rate is None or heard is None or heard.packets == 0:
+            return None
+        n, rate = heard.packets, self.rate
+        spans = [m.audio for m in marks if m.audio is not None]
+        base = max((a for a in spans if a.packets <= n), key=lambda a: a.packets, default=None)
+        if base is not None and base.packets == n:
+            return base
+        stamps = heard.times
+        if spans:  # every mark of a segment counts from its first packet
+            first_sample, start_time = spans[0].first_sample, spans[0].start_time
+        elif origin is not None and stamps[0] is not None:
+            start_time = r6(origin + stamps[0])
+            first_sample = round(start_time * rate)  # sample n is nominally at n / rate
+        else:
+            return None  # nothing to number the packets from
+        gaps = {g.first_sample: g for g in self.audio_gaps}
+        end, done = (base.end_sample, base.packets) if base is not None else (first_sample, 0)
+        start = end
+        for i in range(done, n):
+            start = end
+            if i > 0 and (gap := gaps.get(start)) is not None:
+                start += gap.samples
+            cut = [g for g in gaps if start < g < start + FRAME_SAMPLES]
+            end = min(cut, default=start + FRAME_SAMPLES)
+        last = stamps[-1]
+        if origin is not None and last is not None:
+            end_time = r6(origin + last + (end - start) / rate)
+        else:
+            end_time = r6(start_time + (end - first_sample) / rate)
+        return AudioSpan(
+            packets=n,
+            first_sample=first_sample,
+            end_sample=end,
+            start_time=start_time,
+            end_time=end_time,
+        )
+
+    def decode(self, path: Path, end: int) -> Decoded:
         try:
             with open_regular(path) as f:
-                return decode_file(Prefix(f, end), self.container).frames
+                return decode_file(Prefix(f, end), self.container)
         except (Unreadable, OSError):
-            return []
+            return Decoded()
 
     def last_packet_start(self, path: Path) -> int:
         """Where the file's last video packet begins: the bytes before it hold whole frames."""
@@ -380,6 +448,7 @@ def recover_recording(
         journal.of_type(Gap),
         journal.of_type(WallStep),
         recovery=work.report,
+        audio_gaps=work.audio_gaps,
     )
     if custody is not None:
         return custody.write(storage, directory, manifest)

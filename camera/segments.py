@@ -30,7 +30,10 @@ by time, and across calls packets go in as they come (audio is late by the
 encoder's latency, tens of ms). FFmpeg's own interleaver, which would hold
 video for up to 10 s waiting for audio (a microphone that is gone never
 sends any), is cut down to holding one packet; :mod:`camera.mux_holds` knows
-exactly which packets each muxer still holds, so ``progress()`` stays exact.
+exactly which packets each muxer still holds, so ``progress()`` stays exact:
+each sync record carries the audio packets its bytes hold
+(:meth:`SegmentFile.audio_progress`), and each closed segment its
+:class:`~camera.evidence.records.AudioSpan`, which recovery rebuilds from.
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ import av
 
 from camera.encoders.aac import PRIMING_SAMPLES
 from camera.evidence.journal import Journal
-from camera.evidence.records import CONTAINERS, SEGMENT_PREFIX, Segment, Sync
+from camera.evidence.records import (
+    CONTAINERS,
+    SEGMENT_PREFIX,
+    AudioSpan,
+    Segment,
+    Sync,
+    r6,
+)
 from camera.evidence.svf import GopCloser, ProductInfo
 from camera.frames import EncodedAudio, EncodedFrame
 from camera.mux_holds import Muxed, MuxerHolds
@@ -85,17 +95,6 @@ class AudioFormat:
     rate: int = 48_000
     channels: int = 1
     bitrate: int = 64_000
-
-
-@dataclass(frozen=True, slots=True)
-class AudioSpan:
-    """A run of audio packets in a segment: how many, and the samples and times they cover."""
-
-    packets: int
-    first_sample: int
-    end_sample: int  # the sample after the last packet's last
-    start_time: float  # device time of the first sample
-    end_time: float  # device time of ``end_sample``
 
 
 def pts_of(time: float, origin: float) -> int:
@@ -274,6 +273,7 @@ class SegmentFile:
             last_frame=last.number,
             start_time=self.first.time,
             end_time=last.time,
+            audio=self.audio_progress(),
         )
 
     def audio_progress(self) -> AudioSpan | None:
@@ -308,17 +308,19 @@ class SegmentFile:
             last_frame=self.last.number,
             start_time=self.first.time,
             end_time=self.last.time,
+            audio=self.audio_span(),
             frame_sha256=None if self.frame_sha256 is None else tuple(self.frame_sha256),
         )
 
 
 def _span(first: EncodedAudio, last: EncodedAudio, packets: int) -> AudioSpan:
+    """Times rounded like the manifest's (a packet's own time is extrapolated, not exact)."""
     return AudioSpan(
         packets=packets,
         first_sample=first.first_sample,
         end_sample=last.end_sample,
-        start_time=first.time,
-        end_time=last.time + last.samples / last.rate,
+        start_time=r6(first.time),
+        end_time=r6(last.time + last.samples / last.rate),
     )
 
 

@@ -19,10 +19,15 @@ from hypothesis import strategies as st
 from camera.evidence.journal import Journal, read_journal_lines
 from camera.evidence.manifest import dumps, write_manifest
 from camera.evidence.records import (
+    ABSENT,
     FORMAT,
     JOURNAL,
     MANIFEST,
     ORDER,
+    AudioGap,
+    AudioGapCause,
+    AudioHead,
+    AudioSpan,
     Gap,
     GapCause,
     Head,
@@ -51,6 +56,27 @@ causes = st.sampled_from(GapCause)
 triggers = st.builds(
     Trigger, source=texts, detail=st.none() | st.text(), time=times, wall_time=texts
 )
+#: Sample numbers and audio times may lie before boot (the encoder's priming packet).
+samples = st.integers(-(2**40), 2**40)
+audio_times = st.floats(-1.0, 1e6, allow_nan=False) | st.integers(-1, 10**6)
+audio_spans = st.builds(
+    AudioSpan,
+    packets=st.integers(1, 2**32),
+    first_sample=samples,
+    end_sample=samples,
+    start_time=audio_times,
+    end_time=audio_times,
+)
+audio_heads = st.builds(
+    AudioHead,
+    codec=st.just("aac"),
+    rate=st.sampled_from([16_000, 48_000]),
+    channels=st.integers(1, 2),
+    bitrate=st.integers(16_000, 320_000),
+    source=st.none() | texts,
+    pre_event=st.booleans(),
+    start_time=times,
+)
 heads = st.builds(
     Head,
     format=st.just(FORMAT),
@@ -68,6 +94,7 @@ heads = st.builds(
     ),
     encoder=st.none() | texts,
     timing=st.none() | st.sampled_from(Timing),
+    audio=st.just(ABSENT) | st.none() | audio_heads,
 )
 spans = {
     "file": files,
@@ -80,8 +107,22 @@ spans = {
 }
 journal_records = st.one_of(
     heads,
-    st.builds(Sync, **spans),
-    st.builds(Segment, sha256=st.text("0123456789abcdef", min_size=64, max_size=64), **spans),
+    st.builds(Sync, audio=st.none() | audio_spans, **spans),
+    st.builds(
+        Segment,
+        sha256=st.text("0123456789abcdef", min_size=64, max_size=64),
+        audio=st.none() | audio_spans,
+        frame_sha256=st.none() | st.lists(texts, max_size=3).map(tuple),
+        **spans,
+    ),
+    st.builds(
+        AudioGap,
+        start=audio_times,
+        end=audio_times,
+        first_sample=samples,
+        samples=counts,
+        cause=st.sampled_from(AudioGapCause),
+    ),
     st.builds(Marker, source=texts, detail=st.none() | st.text(), time=times),
     st.builds(Gap, start=times, end=times, first_frame=counts, frames=counts, cause=causes),
     st.builds(WallStep, time=times, seconds=st.floats(-1e9, 1e9) | st.integers(-10, 10)),
@@ -121,6 +162,7 @@ def test_manifest_keys_keep_their_order() -> None:
         "gaps",
         "markers",
         "wall_clock_steps",
+        "audio",  # null when audio is off; absent in manifests from before audio
         "segments",
         "recovery",
         # SPEC 12: who wrote it, with what, after which recording; then the signature.
@@ -150,7 +192,13 @@ def test_optional_fields_are_left_out_while_none() -> None:
     assert type(Stop(reason=StopReason.CONSOLE, time=3.0).to_json()["reason"]) is str
 
 
-def build(segments: list[Segment], gaps: list[Gap], recovery: RecoveryInfo | None) -> Manifest:
+def build(
+    segments: list[Segment],
+    gaps: list[Gap],
+    recovery: RecoveryInfo | None,
+    audio: AudioHead | None = None,
+    audio_gaps: tuple[AudioGap, ...] = (),
+) -> Manifest:
     head = Head(
         format=FORMAT,
         device_id="D",
@@ -163,9 +211,10 @@ def build(segments: list[Segment], gaps: list[Gap], recovery: RecoveryInfo | Non
         pre_event_requested=10.0,
         encoder="libx264",
         timing=Timing.EXACT,
+        audio=audio,
     )
     stop = Stop(reason=StopReason.END_OF_RUN, time=20.0)
-    return Manifest.build(head, segments, stop, [], gaps, [], recovery)
+    return Manifest.build(head, segments, stop, [], gaps, [], recovery, audio_gaps=audio_gaps)
 
 
 def test_build_adds_up_segments_and_counts_only_the_firmwares_drops() -> None:
@@ -271,10 +320,158 @@ def test_older_heads_build_manifests_without_encoder_and_timing() -> None:
     )
     stop = Stop(reason=StopReason.POWER_LOSS, time=2.0)
     m = Manifest.build(old, [], stop, [], []).to_json()
-    assert "encoder" not in m and "timing" not in m
+    assert "encoder" not in m and "timing" not in m and "audio" not in m
     new = build([], [], None).to_json()
     assert (new["encoder"], new["timing"]) == ("libx264", "exact")
     assert type(new["timing"]) is str
+    assert new["audio"] is None  # audio off: said, not left out
+
+
+# -- audio ------------------------------------------------------------------------
+HEARD = AudioHead(
+    codec="aac",
+    rate=48_000,
+    channels=1,
+    bitrate=64_000,
+    source="synthetic",
+    pre_event=False,
+    start_time=12.0,
+)
+
+
+def with_audio(file: str, span: AudioSpan | None) -> Segment:
+    return Segment(
+        file=file,
+        sha256="0" * 64,
+        bytes=10,
+        frames=5,
+        first_frame=3,
+        last_frame=7,
+        start_time=12.0,
+        end_time=12.1,
+        audio=span,
+    )
+
+
+def test_audio_block_adds_up_the_segments_and_leaves_out_the_gaps() -> None:
+    """Samples are those of the packets written: a gap inside a segment's span is not,
+    nor is one between two segments, which lies outside both spans."""
+    spans = [
+        AudioSpan(packets=10, first_sample=0, end_sample=12_240, start_time=0.0, end_time=0.255),
+        AudioSpan(
+            packets=3, first_sample=13_000, end_sample=16_072, start_time=0.27, end_time=0.33
+        ),
+    ]
+    gaps = (
+        AudioGap(
+            start=0.1, end=0.11, first_sample=5_120, samples=2_000, cause=AudioGapCause.MICROPHONE
+        ),
+        AudioGap(
+            start=0.25, end=0.27, first_sample=12_240, samples=760, cause=AudioGapCause.MICROPHONE
+        ),
+    )
+    segments = [with_audio("segment-0000.ts", spans[0]), with_audio("segment-0001.ts", None)]
+    segments.append(with_audio("segment-0002.ts", spans[1]))
+    m = build(segments, [], None, HEARD, gaps).to_json()
+    assert m["audio"] == {
+        "codec": "aac",
+        "rate": 48_000,
+        "channels": 1,
+        "bitrate": 64_000,
+        "source": "synthetic",
+        "pre_event": False,
+        "start_time": 12.0,
+        "first_time": 0.0,
+        "end_time": 0.33,
+        "packets": 13,
+        "samples": 12_240 - 2_000 + 3_072,
+        "gaps": [g.to_json() for g in gaps],
+    }
+    assert "audio" not in m["segments"][1]  # video-only: left out
+    assert m["segments"][0]["audio"] == spans[0].to_json()
+
+
+def test_audio_block_without_packets_says_so() -> None:
+    whole = AudioGap(
+        start=12.0, end=20.0, first_sample=576_000, samples=384_000, cause=AudioGapCause.MICROPHONE
+    )
+    m = build([with_audio("segment-0000.ts", None)], [], None, HEARD, (whole,)).to_json()
+    a = m["audio"]
+    assert (a["packets"], a["samples"], a["first_time"], a["end_time"]) == (0, 0, None, None)
+    assert a["gaps"] == [whole.to_json()]
+
+
+HEAD_FIELDS = (
+    "format",
+    "device_id",
+    "recording_id",
+    "codec",
+    "width",
+    "height",
+    "fps",
+    "trigger",
+    "pre_event_requested",
+    "pre_event_dropped",
+    "encoder",
+    "timing",
+)
+
+
+def test_old_and_new_heads_read_back_as_written(tmp_path: Path) -> None:
+    """Absent (older firmware), null (audio off) and an audio head stay what they were."""
+    journal, path = journal_file(tmp_path)
+    base = build([], [], None)
+    heads = [
+        Head(**{f: getattr(base, f) for f in HEAD_FIELDS}, audio=audio)
+        for audio in (ABSENT, None, HEARD)
+    ]
+    for head in heads:
+        journal.append(head)
+    journal.close()
+    raw = [json.loads(line)["head"] for line in path.read_text().splitlines()]
+    assert "audio" not in raw[0] and raw[1]["audio"] is None and raw[2]["audio"]["rate"] == 48_000
+    assert read_journal_lines(path).of_type(Head) == heads
+
+
+SYNC = {
+    "file": "segment-0000.ts",
+    "bytes": 1,
+    "frames": 1,
+    "first_frame": 0,
+    "last_frame": 0,
+    "start_time": 0.0,
+    "end_time": 0.0,
+}
+GOOD_AUDIO = {
+    "sync": SYNC,
+    "segment": {**SYNC, "sha256": "0" * 64},
+    "head": {f: v for f, v in build([], [], None).to_json().items() if f in HEAD_FIELDS},
+    "audio_gap": {"start": 1.0, "end": 2.0, "first_sample": -3, "samples": 4},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("audio_gap", {"cause": "x"}),
+        ("audio_gap", {"cause": "microphone", "first_sample": 3.5}),
+        ("sync", {"audio": {"packets": 0}}),
+        ("sync", {"audio": {"packets": 2, "first_sample": 0, "end_sample": 2048}}),
+        ("segment", {"audio": "loud"}),
+        ("segment", {"frame_sha256": "0" * 64}),
+        ("head", {"audio": {**HEARD.to_json(), "pre_event": "no"}}),
+        ("head", {"audio": {**HEARD.to_json(), "rate": 0}}),
+    ],
+)
+def test_an_audio_field_that_cannot_be_typed_is_skipped(
+    tmp_path: Path, kind: str, change: dict[str, Any]
+) -> None:
+    path = tmp_path / JOURNAL
+    good = GOOD_AUDIO[kind] | ({"cause": "microphone"} if kind == "audio_gap" else {})
+    lines = [{kind: good}, {kind: {**good, **change}}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    contents = read_journal_lines(path)
+    assert contents.skipped == [2], contents.why
 
 
 GOOD = {

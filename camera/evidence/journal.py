@@ -34,6 +34,8 @@ from typing import Any, NamedTuple, TypeVar
 
 from camera.evidence.records import (
     JOURNAL,
+    AudioGap,
+    AudioGapCause,
     Gap,
     GapCause,
     Head,
@@ -48,7 +50,7 @@ from camera.evidence.records import (
 from hal.storage import Storage
 
 CRC = "crc32"
-JournalRecord = Head | Sync | Segment | Marker | Gap | WallStep | Stop
+JournalRecord = Head | Sync | Segment | Marker | Gap | AudioGap | WallStep | Stop
 #: Each line's kind (its one key) and the record it holds.
 KINDS: dict[str, type[JournalRecord]] = {
     "head": Head,
@@ -56,11 +58,12 @@ KINDS: dict[str, type[JournalRecord]] = {
     "segment": Segment,
     "marker": Marker,
     "gap": Gap,
+    "audio_gap": AudioGap,
     "wall_step": WallStep,
     "stop": Stop,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
-R = TypeVar("R", Head, Sync, Segment, Marker, Gap, WallStep, Stop)
+R = TypeVar("R", Head, Sync, Segment, Marker, Gap, AudioGap, WallStep, Stop)
 
 
 def _record_bytes(kind: str, payload: Any) -> bytes:
@@ -100,6 +103,15 @@ def _is_time(v: Any) -> bool:
     return type(v) in (int, float) and v >= 0
 
 
+def _is_sample(v: Any) -> bool:
+    """A sample number: the encoder's priming packet at boot starts before sample 0."""
+    return type(v) is int
+
+
+def _is_count(v: Any) -> bool:
+    return type(v) is int and v > 0
+
+
 def _is_number(v: Any) -> bool:
     return type(v) in (int, float) and math.isfinite(v)
 
@@ -115,7 +127,9 @@ def _is_file(v: Any) -> bool:
 Check = Callable[[Any], bool]
 
 
-def _one_of(values: type[StopReason] | type[GapCause] | type[Timing]) -> Check:
+def _one_of(
+    values: type[StopReason] | type[GapCause] | type[AudioGapCause] | type[Timing],
+) -> Check:
     return lambda v: isinstance(v, str) and v in set(values)
 
 
@@ -144,6 +158,41 @@ _GAP: dict[str, Check] = {
     "frames": _is_int,
     "cause": _one_of(GapCause),
 }
+#: Audio times may precede boot by one AAC frame (the encoder's priming packet).
+_AUDIO_SPAN: dict[str, Check] = {
+    "packets": _is_count,
+    "first_sample": _is_sample,
+    "end_sample": _is_sample,
+    "start_time": _is_number,
+    "end_time": _is_number,
+}
+_AUDIO_GAP: dict[str, Check] = {
+    "start": _is_number,
+    "end": _is_number,
+    "first_sample": _is_sample,
+    "samples": _is_int,
+    "cause": _one_of(AudioGapCause),
+}
+_AUDIO_HEAD: dict[str, Check] = {
+    "codec": _is_text,
+    "rate": _is_count,
+    "channels": _is_count,
+    "bitrate": _is_count,
+    "source": lambda v: v is None or _is_text(v),
+    "pre_event": lambda v: type(v) is bool,
+    "start_time": _is_time,
+}
+
+
+def _is_hashes(v: Any) -> bool:
+    return isinstance(v, list) and all(_is_text(h) for h in v)
+
+
+def _audio(need: dict[str, Check]) -> Check:
+    """An optional audio object: null, or one with every field good."""
+    return lambda v: v is None or _fields_ok(v, need)
+
+
 _DETAIL: dict[str, Check] = {"detail": lambda v: isinstance(v, str)}
 _TRIGGER: dict[str, Check] = {"source": _is_text, "time": _is_time, "wall_time": _is_text}
 #: The fields each kind's record needs, so that ``from_json`` can build it. A
@@ -165,6 +214,7 @@ FIELDS: dict[str, dict[str, Check]] = {
     "segment": {**_SPAN, "sha256": _is_text},
     "marker": {"source": _is_text, "time": _is_time},
     "gap": _GAP,
+    "audio_gap": _AUDIO_GAP,
     "wall_step": {"time": _is_time, "seconds": _is_number},
     "stop": {"reason": _one_of(StopReason), "time": _is_time},
 }
@@ -174,7 +224,10 @@ OPTIONAL: dict[str, dict[str, Check]] = {
         "pre_event_dropped": lambda v: v is None or _fields_ok(v, _GAP),
         "encoder": _is_text,
         "timing": _one_of(Timing),
+        "audio": _audio(_AUDIO_HEAD),
     },
+    "sync": {"audio": _audio(_AUDIO_SPAN)},
+    "segment": {"audio": _audio(_AUDIO_SPAN), "frame_sha256": _is_hashes},
     "marker": _DETAIL,
 }
 

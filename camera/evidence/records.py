@@ -8,6 +8,10 @@ object exactly as it goes on disk: keys in field order, a field marked
 records as objects. So a field is added in one place, in the place it is
 written, and every writer (a normal stop, recovery, the journal) follows.
 
+A field that older records lack but newer ones always write, even as null
+(the manifest's ``audio``: null when audio is off, absent before audio
+existed), defaults to :data:`ABSENT` and is left out only while it is that.
+
 Values are kept as given: no rounding, no int/float coercion. The recorder
 rounds device times with :func:`r6` where it always has (segment times are
 the frames' own), and a record read back from the journal (``from_json``)
@@ -72,9 +76,28 @@ class GapCause(StrEnum):
     ENCODER_BACKLOG = "encoder_backlog"
 
 
+class AudioGapCause(StrEnum):
+    """Why audio samples are missing from a recording."""
+
+    #: The microphone delivered nothing for them (unplugged, driver overrun).
+    MICROPHONE = "microphone"
+    #: The firmware dropped their packets: the writer backlog bound was reached.
+    WRITER_BACKLOG = "writer_backlog"
+
+
 #: Field metadata: the key is left out of the JSON while the value is None
 #: (``field(default=None, metadata=OPTIONAL)``).
 OPTIONAL = MappingProxyType({"optional": True})
+
+
+class Absent(Enum):
+    """The value of a field a record from older firmware does not have."""
+
+    ABSENT = "absent"
+
+
+#: Left out of the JSON (where None would be written as null); see the module doc.
+ABSENT = Absent.ABSENT
 
 
 def _plain(value: Any) -> Any:
@@ -96,7 +119,7 @@ class Record:
         out: dict[str, Any] = {}
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if value is None and f.metadata.get("optional"):
+            if value is ABSENT or (value is None and f.metadata.get("optional")):
                 continue
             out[f.name] = _plain(value)
         return out
@@ -174,6 +197,50 @@ class WallStep(Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AudioGap(Record):
+    """Samples ``first_sample .. first_sample + samples - 1`` are missing, and why.
+
+    Sample numbers count from boot like frame numbers; ``start`` is the device
+    time of the first missing sample, ``end`` of the first one after the gap.
+    """
+
+    start: float
+    end: float
+    first_sample: int
+    samples: int
+    cause: AudioGapCause
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        return cls(
+            start=d["start"],
+            end=d["end"],
+            first_sample=d["first_sample"],
+            samples=d["samples"],
+            cause=AudioGapCause(d["cause"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioSpan(Record):
+    """A segment's audio packets: how many, and the samples and device times they cover.
+
+    Between ``first_sample`` and ``end_sample`` the packets are back to back
+    except where a declared :class:`AudioGap` lies.
+    """
+
+    packets: int
+    first_sample: int
+    end_sample: int  # the sample after the last packet's last
+    start_time: float  # device time of the first sample
+    end_time: float  # device time of ``end_sample``
+
+
+def _span_of(d: Mapping[str, Any] | None) -> AudioSpan | None:
+    return None if d is None else AudioSpan.from_json(d)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Sync(Record):
     """What an open segment held at an fsync: recovery may cut it back to ``bytes``."""
 
@@ -184,6 +251,12 @@ class Sync(Record):
     last_frame: int
     start_time: float
     end_time: float
+    #: The audio packets those bytes hold (absent: none, or a video-only recording).
+    audio: AudioSpan | None = field(default=None, metadata=OPTIONAL)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        return cls(**{**_video_span(d), "audio": _span_of(d.get("audio"))})
 
     def closed(self, sha256: str) -> Segment:
         """The segment as it stands when cut back to this sync."""
@@ -196,7 +269,13 @@ class Sync(Record):
             last_frame=self.last_frame,
             start_time=self.start_time,
             end_time=self.end_time,
+            audio=self.audio,
         )
+
+
+def _video_span(d: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("file", "bytes", "frames", "first_frame", "last_frame", "start_time", "end_time")
+    return {k: d[k] for k in keys}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,8 +290,20 @@ class Segment(Record):
     last_frame: int
     start_time: float
     end_time: float
+    #: The audio packets the file holds (absent: none, or a video-only recording).
+    audio: AudioSpan | None = field(default=None, metadata=OPTIONAL)
     #: MJPEG only (no signatures in its stream): each frame's sha256, in order.
     frame_sha256: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        hashes = d.get("frame_sha256")
+        return cls(
+            **_video_span(d),
+            sha256=d["sha256"],
+            audio=_span_of(d.get("audio")),
+            frame_sha256=None if hashes is None else tuple(hashes),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,6 +341,60 @@ class RecoveryInfo(Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AudioHead(Record):
+    """A recording's audio as known when it starts: the journal head's ``audio``."""
+
+    codec: str
+    rate: int
+    channels: int
+    bitrate: int
+    #: The microphone's backend ("synthetic", "alsa"): ``verify`` measures A/V
+    #: sync from the clicks only in a synthetic scene.
+    source: str | None
+    #: Whether the pre-event carries sound (``audio.pre_event``).
+    pre_event: bool
+    #: Device time the recording's sound was asked to start: its first
+    #: pre-event frame with pre-event sound, else the trigger's first edge.
+    start_time: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioBlock(AudioHead):
+    """The manifest's ``audio``: the head's part, and what was written.
+
+    ``samples`` counts the samples of the packets written; ``first_time`` and
+    ``end_time`` (just after the last sample) are None when none were.
+    """
+
+    first_time: float | None
+    end_time: float | None
+    packets: int
+    samples: int
+    gaps: tuple[AudioGap, ...]
+
+    @classmethod
+    def build(
+        cls, head: AudioHead, segments: Sequence[Segment], gaps: Iterable[AudioGap]
+    ) -> AudioBlock:
+        """Totals from the segments' audio; a gap inside a segment's span is not samples."""
+        spans = [s.audio for s in segments if s.audio is not None]
+        gaps = tuple(gaps)
+        missing = sum(
+            g.samples
+            for g in gaps
+            if any(sp.first_sample <= g.first_sample < sp.end_sample for sp in spans)
+        )
+        return cls(
+            **{f.name: getattr(head, f.name) for f in fields(AudioHead)},
+            first_time=spans[0].start_time if spans else None,
+            end_time=spans[-1].end_time if spans else None,
+            packets=sum(sp.packets for sp in spans),
+            samples=sum(sp.end_sample - sp.first_sample for sp in spans) - missing,
+            gaps=gaps,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Head(Record):
     """What is known when a recording starts: the journal's first record."""
 
@@ -270,11 +415,15 @@ class Head(Record):
     encoder: str | None = field(default=None, metadata=OPTIONAL)
     #: How frame times were made (:class:`Timing`); absent in older journals.
     timing: Timing | None = field(default=None, metadata=OPTIONAL)
+    #: The recording's audio; None (null) when audio is off, absent in
+    #: journals from before audio (and then in their manifests too).
+    audio: AudioHead | Absent | None = ABSENT
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Self:
         dropped = d.get("pre_event_dropped")
         timing = d.get("timing")
+        audio = d.get("audio", ABSENT)
         return cls(
             format=d["format"],
             device_id=d["device_id"],
@@ -288,6 +437,7 @@ class Head(Record):
             pre_event_dropped=None if dropped is None else PreEventDropped.from_json(dropped),
             encoder=d.get("encoder"),
             timing=None if timing is None else Timing(timing),
+            audio=audio if audio is None or audio is ABSENT else AudioHead.from_json(audio),
         )
 
 
@@ -327,6 +477,9 @@ class Manifest(Record):
     #: Wall-clock corrections during the recording: UTC stamps before and
     #: after a step differ by it; device times (and frame order) do not.
     wall_clock_steps: tuple[WallStep, ...]
+    #: The recording's sound (:class:`AudioBlock`); null when audio is off,
+    #: absent in manifests from before audio.
+    audio: AudioBlock | Absent | None = ABSENT
     segments: tuple[Segment, ...]
     #: Only in a manifest rebuilt after an interruption: what recovery did.
     recovery: RecoveryInfo | None = field(default=None, metadata=OPTIONAL)
@@ -341,11 +494,13 @@ class Manifest(Record):
         gaps: Iterable[Gap],
         wall_clock_steps: Iterable[WallStep] = (),
         recovery: RecoveryInfo | None = None,
+        audio_gaps: Iterable[AudioGap] = (),
     ) -> Manifest:
         """The manifest from a recording's head (known at start) and what was written.
 
         One function for a normal stop and for recovery after a power cut, so
-        both produce the same shape from the same facts.
+        both produce the same shape from the same facts; the ``audio`` block
+        too, from the head's, the segments' audio and the audio gaps.
         """
         first = segments[0] if segments else None
         last = segments[-1] if segments else None
@@ -376,6 +531,11 @@ class Manifest(Record):
             gaps=gaps,
             markers=tuple(markers),
             wall_clock_steps=tuple(wall_clock_steps),
+            audio=(
+                head.audio
+                if head.audio is None or head.audio is ABSENT
+                else AudioBlock.build(head.audio, segments, audio_gaps)
+            ),
             segments=tuple(segments),
             recovery=recovery,
         )
