@@ -82,6 +82,8 @@ def run_verify(paths: Sequence[str], keys: Sequence[str] | None, as_json: bool) 
         reports.append(report)
         if not as_json:
             print(f"OK    {d}  ({report.frames} frames)" if report.ok else f"FAIL  {d}")
+            if report.audio is not None:
+                print(f"      {report.audio.line()}")
             _print_findings(report.problems, report.notes, sys.stdout)
     checks: list[StorageReport] = []
     for storage in storages_to_check(paths, found.recordings):
@@ -153,6 +155,7 @@ def _as_json(
                 "notes": r.notes,
                 "key_id": r.key_id,
                 "test_key": r.test_key,
+                "audio": None if r.audio is None else r.audio.to_json(),
             }
             for r in reports
         ],

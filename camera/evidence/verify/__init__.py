@@ -18,7 +18,8 @@ manifest and the file size allow. Every finding is one human line in
 One module per concern: :mod:`.files` (reading untrusted files),
 :mod:`.decode` (pictures and frame codes), :mod:`.rules` (the manifest's
 fields and totals), :mod:`.continuity` (frames and times across segments),
-:mod:`.segment` (one listed segment), :mod:`.recovery` (what recovery did);
+:mod:`.segment` (one listed segment), :mod:`.audio` (the sound: its
+manifest entries, continuity and A/V sync), :mod:`.recovery` (what recovery did);
 given keys (:mod:`.trust`), also :mod:`.signatures` (the manifest's signature
 and provenance), :mod:`.instream` (H.264 in-stream signatures) and
 :mod:`.frame_hashes` (MJPEG's signed frame list). What links recordings (the
@@ -32,6 +33,7 @@ import os
 from pathlib import Path
 
 from camera.evidence.records import JOURNAL, MANIFEST
+from camera.evidence.verify.audio import AudioCheck, AudioSummary
 from camera.evidence.verify.continuity import Continuity
 from camera.evidence.verify.decode import Decoded, DecodedFrame, Prefix, decode_file, decode_segment
 from camera.evidence.verify.files import (
@@ -53,6 +55,7 @@ from camera.evidence.verify.trust import KeySet
 __all__ = [
     "FORMAT_OF_SUFFIX",
     "REQUIRED",
+    "AudioSummary",
     "Decoded",
     "DecodedFrame",
     "KeySet",
@@ -99,12 +102,23 @@ def _verify(directory: Path, report: Report, keys: KeySet | None) -> None:
     key = check_manifest_signature(m, keys, report) if keys is not None else None
     # 2. What recovery did: its tails on disk, where short segments' whole frames end.
     complete, tails = check_recovery(directory, m, problems)
-    # 3. Each listed segment: bytes and hash, pictures, continuity across segments.
+    # 3. Each listed segment: bytes and hash, pictures, continuity across segments,
+    # and its sound (the manifest's audio block checked first, then each segment's).
     run = Continuity(start_time=segments[0]["start_time"] if segments else None)
+    sound = AudioCheck.begin(m, expect, problems)
     for seg in segments:
         before = len(report.codes)
-        check_segment(directory, seg, expect, run, report, complete.get(seg["file"]))
+        check_segment(directory, seg, expect, run, report, complete.get(seg["file"]), sound)
         report.segment_codes[seg["file"]] = report.codes[before:]
+    # 3b. The sound as a whole: its gaps, within the pictures, in sync with them.
+    listed = m.get("segments")
+    if not LIST.ok(listed) or len(segments) != len(listed):
+        sound.lost()  # a segment entry that is not valid: its audio was not heard
+    sound.finish(
+        report,
+        segments[0]["start_time"] if segments else None,
+        segments[-1]["end_time"] if segments else None,
+    )
     # 4. Nothing on disk that the manifest does not account for.
     if LIST.ok(m.get("segments")):
         names = [s.get("file") for s in m["segments"] if isinstance(s, dict)]

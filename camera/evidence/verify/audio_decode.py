@@ -15,7 +15,7 @@ any codec, and its packets are then counted, not handed to a decoder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import av
@@ -55,6 +55,11 @@ class DecodedAudio:
     last_pts: float | None = None
     #: Samples (per channel) the decoder produced.
     samples: int = 0
+    #: Container seconds of every packet, in file order (None where it lost
+    #: its timestamp): what the continuity check walks, packet to packet.
+    times: list[float | None] = field(default_factory=list)
+    #: Bytes of the packets as stored (MPEG-TS: with their ADTS headers).
+    bytes: int = 0
     bad_packets: int = 0
     first_bad: str | None = None
 
@@ -97,6 +102,8 @@ class AudioDecoder:
         """Count one demuxed packet and, for a codec we decode, decode it."""
         seconds = None if packet.pts is None else float(packet.pts * packet.time_base)
         report.packets += 1
+        report.bytes += packet.size
+        report.times.append(seconds)
         if report.first_pts is None:
             report.first_pts = seconds
         report.last_pts = seconds
@@ -116,6 +123,10 @@ class AudioDecoder:
             return
         for frame in frames:
             report.samples += frame.samples
+            # An MPEG-TS stream whose first packet lies past the probe has no
+            # parameters at open: the decoded frames have them.
+            report.rate = report.rate or frame.sample_rate
+            report.channels = report.channels or frame.layout.nb_channels
             if self.keep_pcm and seconds is not None:
                 tolerance = 1.5 * max(float(packet.time_base), 1 / frame.sample_rate)
                 self._add(frame, seconds, tolerance)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from camera.evidence.verify.audio import AudioSummary
 
 #: The same kind of finding (a gap, a timestamp) is listed this many times per
 #: segment, then counted: a garbage stream must not print a line per frame.
@@ -31,6 +34,8 @@ class Report:
     #: it calls itself a simulation test key (proves integrity, not authorship).
     key_id: str | None = None
     test_key: bool = False
+    #: The recording's sound as verified (None: it declares none).
+    audio: AudioSummary | None = None
 
     @property
     def ok(self) -> bool:
