@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import json
+import math
 import os
 import re
 import tomllib
@@ -175,7 +176,13 @@ class HalConfig(_Model):
     sensor: NonEmpty | None = None
     storage: NonEmpty | None = None
     worker: NonEmpty | None = None
-    camera: NonEmpty = "0"  # OpenCV source: device index, V4L2 path or video file
+    camera: NonEmpty = "0"  # camera number (CSI), device index, V4L2 path or video file
+    audio: NonEmpty | None = None
+    microphone: NonEmpty = "default"  # ALSA capture device: "default", an index or a name
+
+    def backends(self) -> dict[str, str | None]:
+        """Backend names by kind (None: the board's default); sources are not backends."""
+        return self.model_dump(exclude={"camera", "microphone"})
 
     @field_validator("camera", mode="before")
     @classmethod
@@ -283,6 +290,22 @@ def _default_inputs() -> dict[str, InputConfig]:
     return {name: InputConfig(**fields) for name, fields in DEFAULT_INPUTS.items()}
 
 
+class AudioConfig(_Model):
+    """``[audio]``: sound recorded with the video (SPEC 15).
+
+    ``pre_event`` is off by default, as on common products: the pre-event
+    carries pictures only, and sound starts at the trigger (the gesture's
+    first edge). AAC-LC only: what MPEG-TS, Matroska and MP4 exports all carry.
+    """
+
+    enabled: bool = True
+    pre_event: bool = False
+    codec: Literal["aac"] = "aac"
+    bitrate: Annotated[int, Field(ge=16_000, le=320_000)] = 64_000  # bits per second
+    rate: Literal[16000, 22050, 24000, 32000, 44100, 48000] = 48_000  # samples per second
+    channels: Literal[1, 2] = 1
+
+
 class Config(_Model):
     """The whole device configuration. Build it with :func:`load_config` or :func:`parse_config`.
 
@@ -299,6 +322,7 @@ class Config(_Model):
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     gps: GpsConfig = Field(default_factory=GpsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -334,7 +358,7 @@ class Config(_Model):
         gop = 1 if v.codec == "mjpeg" else v.gop  # MJPEG: every frame is a keyframe
         gop_seconds = gop / v.fps
         slack = ring_retention(self) - b.pre_event + 2 * gop_seconds
-        arena = b.capacity_mb * 1e6
+        arena = b.capacity_mb * 1e6 - audio_arena_bytes(self)
         fits = arena / rate - slack  # the longest pre-event this arena holds
         margin = f"plus {RATE_MARGIN - 1:.0%}"
         if fits < b.pre_event:
@@ -385,6 +409,28 @@ class Config(_Model):
             if pin in UART_PINS:
                 what = f"a pin other than 14 and 15 (the UART of [{users[0]}])"
                 raise _expected(what, pin, loc)
+
+
+def audio_retention(config: Config) -> float:
+    """Seconds of sound the audio ring keeps: the recognition delay, plus the pre-event if asked.
+
+    Even without pre-event sound the recording's sound starts at the
+    trigger's first edge, which is recognised up to a double-press window later.
+    """
+    a = config.audio
+    return ring_retention(config) - (0.0 if a.pre_event else config.buffer.pre_event)
+
+
+def audio_arena_bytes(config: Config) -> int:
+    """Bytes of ``buffer.capacity_mb`` the audio ring takes (0 without audio).
+
+    AAC at a constant bitrate stays near it; the margin covers its bit
+    reservoir, and 64 KB the packets' bookkeeping.
+    """
+    a = config.audio
+    if not a.enabled:
+        return 0
+    return math.ceil(audio_retention(config) * a.bitrate / 8 * RATE_MARGIN) + 64_000
 
 
 def ring_retention(config: Config) -> float:

@@ -54,10 +54,12 @@ class Device:
             width=v.width,
             height=v.height,
             fps=v.fps,
-            overrides={**config.hal.model_dump(exclude={"camera"}), **(overrides or {})},
+            overrides={**config.hal.backends(), **(overrides or {})},
             camera_source=config.hal.camera,
             seed=seed,
             start=start,
+            audio=(config.audio.rate, config.audio.channels) if config.audio.enabled else None,
+            microphone=config.hal.microphone,
         )
         try:
             if key is None:

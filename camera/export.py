@@ -9,7 +9,10 @@ only reframes H.264 from Annex-B to length-prefixed NAL units (SPS/PPS also go
 to ``avcC``), which ``h264_mp4toannexb`` undoes exactly. Packets without a
 picture (the SEI-only access unit that closes a recording's signatures) are
 copied like any other. MJPEG goes into MP4 too (FFmpeg's muxer takes it as
-ISO JPEG), so every recording exports the same way.
+ISO JPEG), so every recording exports the same way. Sound goes along as a
+second stream, stream-copied too: AAC from MPEG-TS loses only its ADTS
+headers (``aac_adtstoasc``, the MP4 way of carrying the same frames), from
+Matroska it is copied as it is.
 
 What is exported is exactly what the manifest vouches for: each segment is read
 once into memory, its sha256 checked against the manifest, and those same
@@ -235,12 +238,35 @@ def _segment_bytes(recording: _Recording, name: str, digest: str) -> bytes:
 
 
 def _write_mp4(recording: _Recording, path: Path, out: Path) -> int:
-    """Mux every segment's packets into ``path`` (to become ``out``); returns the pictures."""
+    """Mux every segment's packets into ``path`` (to become ``out``); returns the pictures.
+
+    The sound's stream must exist before the first packet is written (the MP4
+    header lists every stream), and the first segments may be pre-event
+    pictures without sound: its template is the first segment that has some.
+    """
+    template = _first_audio(recording)
+    try:
+        return _write_streams(recording, path, out, template)
+    finally:
+        if template is not None:
+            template.close()
+
+
+def _write_streams(recording: _Recording, path: Path, out: Path, template: Any) -> int:
     output = av.open(str(path), "w", format="mp4", options={"movflags": MOVFLAGS})
     try:
         output.metadata.update(_metadata(recording))
         stream: Any = None
+        sound: Any = None
+        adts: Any = None  # MPEG-TS's AAC framing, undone for MP4
+        if template is not None:
+            audio = _audio_stream(template)
+            sound = output.add_stream_from_template(audio)
+            sound.time_base = TIME_BASE
+            if SEGMENT_FORMATS[recording.codec] == "mpegts":
+                adts = av.bitstream.BitStreamFilterContext("aac_adtstoasc", audio)
         last_dts: int | None = None
+        last_audio: int | None = None
         frames = 0
         for name, digest in recording.segments:
             data = _segment_bytes(recording, name, digest)
@@ -253,8 +279,16 @@ def _write_mp4(recording: _Recording, path: Path, out: Path) -> int:
                         stream.time_base = TIME_BASE
                     else:
                         _check_same_format(stream, source, seg_path)
-                    for packet in segment.demux(source):
+                    audio = _audio_stream(segment)
+                    inputs = (source,) if audio is None or sound is None else (source, audio)
+                    for packet in segment.demux(*inputs):
                         if packet.size == 0:  # the demuxer's end-of-stream marker
+                            continue
+                        if packet.stream.type == "audio":
+                            last_audio = _check_timestamps(packet, last_audio, seg_path)
+                            for copied in adts.filter(packet) if adts is not None else [packet]:
+                                copied.stream = sound
+                                _mux(output, copied, out)
                             continue
                         last_dts = _check_timestamps(packet, last_dts, seg_path)
                         frames += _is_picture(bytes(packet), recording.codec)
@@ -302,6 +336,29 @@ def _video_stream(container: Any, codec: str, path: Path) -> Any:
     if not stream.codec_context.width or not stream.codec_context.height:
         raise SegmentError(f"{path}: unreadable segment (no picture size: no SPS or image header)")
     return stream
+
+
+def _first_audio(recording: _Recording) -> Any:
+    """The first segment holding sound, opened (its sha256 checked); None without sound."""
+    for name, digest in recording.segments:
+        data = _segment_bytes(recording, name, digest)
+        try:
+            container = av.open(io.BytesIO(data), format=SEGMENT_FORMATS[recording.codec])
+        except av.FFmpegError as exc:
+            raise SegmentError(f"{recording.directory / name}: unreadable segment ({exc})") from exc
+        if _audio_stream(container) is not None:
+            return container
+        container.close()
+    return None
+
+
+def _audio_stream(container: Any) -> Any:
+    """The segment's sound, or None: a segment of pre-event pictures only still declares
+    the stream (MPEG-TS lists it), but without a packet it has no parameters to copy."""
+    for stream in container.streams.audio:
+        if stream.codec_context.sample_rate:
+            return stream
+    return None
 
 
 def _check_same_format(out_stream: Any, source: Any, path: Path) -> None:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from camera import __version__
+from camera.audio_path import AudioPath
 from camera.capture import Capture
-from camera.config import Config, ring_retention
+from camera.config import Config, audio_arena_bytes, ring_retention
 from camera.encoders import encoder_for
 from camera.encoders.signing import SigningEncoder
 from camera.evidence.audit import AuditLog, DeviceAudit
@@ -82,8 +83,9 @@ class Firmware:
         # The ring keeps the recognition delay beyond pre_event, so the keyframe at
         # or before ``T - pre_event`` is still held when the gesture is recognised.
         retain = ring_retention(config)  # the same figure the config's arena check uses
+        audio_bytes = audio_arena_bytes(config)  # sound's share of the arena (0 without)
         self.ring = RingBuffer(
-            capacity_bytes=int(b.capacity_mb * 1_000_000),
+            capacity_bytes=int(b.capacity_mb * 1_000_000) - audio_bytes,
             retain_seconds=retain,
             max_frames=math.ceil((retain + 2 * v.gop / v.fps) * v.fps) + 16,
         )
@@ -109,6 +111,8 @@ class Firmware:
             overlay,
             offload=not self.clock.virtual,
         )
+        # Sound (SPEC 15): its own ring beside the video's, in the same arena budget.
+        self.audio = AudioPath(config, hal, audio_bytes) if config.audio.enabled else None
         self.recorder = Recorder(
             self.clock,
             hal.storage,
@@ -134,8 +138,14 @@ class Firmware:
             custody=self.custody,
             sealer=sealer,
             audit=self.audit,
+            audio=None if self.audio is None else self.audio.format,
+            audio_ring=None if self.audio is None else self.audio.ring,
+            audio_pre_event=config.audio.pre_event,
+            audio_source=None if self.audio is None else self.audio.source_name,
         )
         self.capture.listeners.append(self.recorder.on_frame)
+        if self.audio is not None:
+            self.audio.listeners.append(self.recorder.on_audio)
         self.capture.skip_listeners.append(self.recorder.on_skipped)
         hal.worker.on_error = self._writer_error
         o = config.outputs
@@ -168,6 +178,10 @@ class Firmware:
             self.config.video.encoder,
         )
         self.capture.start()
+        if self.audio is not None:
+            if self.audio.problem is not None:
+                self._no_microphone(self.audio.problem)
+            self.audio.start()
         self._set_state(State.BUFFERING)
         for name, detector in self.triggers.detectors.items():
             # A level already active at boot is no edge: logged, never a trigger
@@ -224,9 +238,16 @@ class Firmware:
     def run(self, until: float) -> None:
         self.clock.run(until=until)
 
+    def _no_microphone(self, why: str) -> None:
+        """Sound was asked for and there is no microphone: said once, at boot, and audited."""
+        self._log("error", what="microphone", detail=why)
+        self.audit.record("error", self.clock.now(), what="microphone", detail=why)
+
     def shutdown(self, reason: StopReason = StopReason.END_OF_RUN) -> None:
         """Stop capture, close any recording with ``reason``, wait for the writer."""
         self.capture.stop()
+        if self.audio is not None:
+            self.audio.stop()
         if self.recorder.active:
             self.stop_recording(reason, self.clock.now())
         self.hal.worker.drain()

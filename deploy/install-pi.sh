@@ -5,7 +5,7 @@
 #     deploy/install-pi.sh --dry-run        # print what it would do, change nothing
 #
 # Idempotent: run it again after `git pull` to upgrade. What it does:
-#   - apt: python3-venv, python3-picamera2 and python3-lgpio (Picamera2 and
+#   - apt: python3-venv, python3-picamera2, python3-lgpio and libportaudio2 (Picamera2 and
 #     lgpio come from the OS: pip cannot provide libcamera's bindings, and the
 #     lgpio sdist needs a compiler and headers);
 #   - a `bodycam` system user in the gpio, video and dialout groups;
@@ -35,7 +35,7 @@ UNIT=/etc/systemd/system/bodycam.service
 DROPIN=/etc/systemd/system/bodycam.service.d/storage.conf
 SERVICE_USER=bodycam
 SERVICE_GROUPS=(gpio video dialout)
-APT_PACKAGES=(python3-venv python3-picamera2 python3-lgpio)
+APT_PACKAGES=(python3-venv python3-picamera2 python3-lgpio libportaudio2)
 MODEL_FILE=${BODYCAM_PI_MODEL_FILE:-/proc/device-tree/model}
 
 DRY_RUN=0
@@ -183,7 +183,7 @@ else
     note "the OS's numpy is not installed yet: apt brings it with python3-picamera2"
     write "$PREFIX/constraints.txt" 0644 ""
 fi
-run "$VENV/bin/python" -m pip install --quiet --constraint "$PREFIX/constraints.txt" "$APP"
+run "$VENV/bin/python" -m pip install --quiet --constraint "$PREFIX/constraints.txt" "${APP}[pi]"
 run ln -sfn "$VENV/bin/bodycam" /usr/local/bin/bodycam
 
 # -- 4. configuration, storage, key ---------------------------------------------------------

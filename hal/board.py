@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hal import registry
+from hal.audio import AudioSource
 from hal.clock import Clock
 from hal.errors import BackendError, HardwareMissing
 from hal.gpio import Gpio
@@ -39,9 +40,16 @@ class Hal:
     names: Mapping[str, str] = field(default_factory=dict)
     #: The board's preset (its name, and whether it is the simulated world).
     board: registry.Board = field(default_factory=lambda: registry.Board("custom"))
+    #: The microphone; None when the board has none or it did not open (then
+    #: ``audio_problem`` says why: the camera records pictures without sound
+    #: rather than nothing).
+    audio: AudioSource | None = None
+    audio_problem: str | None = None
 
     def close(self) -> None:
         self.sensor.stop()
+        if self.audio is not None:
+            self.audio.stop()
         self.worker.close()
         self.gpio.close()
 
@@ -71,11 +79,15 @@ class Parts:
     gpio: Gpio | None
     sensor: Sensor | None
     problems: dict[str, str] = field(default_factory=dict)
+    #: None when the board has no microphone kind or audio was not asked for.
+    audio: AudioSource | None = None
 
     def close(self) -> None:
         """Release what opened; safe to call twice."""
         if self.sensor is not None:
             self.sensor.stop()
+        if self.audio is not None:
+            self.audio.stop()
         if self.gpio is not None:
             self.gpio.close()
 
@@ -91,8 +103,13 @@ def open_parts(
     camera_source: str = "0",
     seed: int = 0,
     start: datetime | None = None,
+    audio: tuple[int, int] | None = None,
+    microphone: str = "default",
 ) -> Parts:
     """Every part of ``board`` that opens; the others as lines in ``problems``.
+
+    ``audio`` is (rate, channels) when sound is wanted; then the board's
+    microphone (``microphone`` names it) is opened too.
 
     An unknown board or backend name is still an error (:class:`BackendError`):
     that is a wrong configuration, not a missing part.
@@ -112,6 +129,14 @@ def open_parts(
         return None
 
     clock = classes["clock"](start)
+    mic = None
+    if audio is not None and "audio" in classes:
+        rate, channels = audio
+        mic = part(
+            "audio",
+            "microphone",
+            lambda: classes["audio"].open(clock, rate, channels, seed=seed, source=microphone),
+        )
     return Parts(
         preset,
         names,
@@ -126,6 +151,7 @@ def open_parts(
             ),
         ),
         problems,
+        mic,
     )
 
 
@@ -140,8 +166,14 @@ def open_hal(
     camera_source: str = "0",
     seed: int = 0,
     start: datetime | None = None,
+    audio: tuple[int, int] | None = None,
+    microphone: str = "default",
 ) -> Hal:
-    """Every backend of ``board``; :class:`HardwareMissing` names all that cannot open."""
+    """Every backend of ``board``; :class:`HardwareMissing` names all that cannot open.
+
+    Except the microphone: a board without one records pictures without sound
+    (``Hal.audio_problem`` says why), never nothing.
+    """
     parts = open_parts(
         board,
         storage_root=storage_root,
@@ -152,11 +184,22 @@ def open_hal(
         camera_source=camera_source,
         seed=seed,
         start=start,
+        audio=audio,
+        microphone=microphone,
     )
+    audio_problem = parts.problems.pop("audio", None)
     if parts.problems or parts.storage is None or parts.gpio is None or parts.sensor is None:
         parts.close()
         raise HardwareMissing(f"board {board!r}: " + "; ".join(parts.problems.values()))
     worker = registry.load("worker", parts.names["worker"])(parts.clock, parts.storage)
     return Hal(
-        parts.clock, parts.gpio, parts.sensor, parts.storage, worker, parts.names, parts.board
+        parts.clock,
+        parts.gpio,
+        parts.sensor,
+        parts.storage,
+        worker,
+        parts.names,
+        parts.board,
+        parts.audio,
+        audio_problem,
     )

@@ -59,6 +59,7 @@ BOARDS: dict[str, Board] = {
             "sensor": "auto",
             "storage": "local",
             "worker": "thread",
+            "audio": "alsa",
         },
     ),
 }

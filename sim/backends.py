@@ -26,6 +26,7 @@ SIM_BOARD = Board(
         "sensor": "synthetic",
         "storage": "sim",
         "worker": "virtual",
+        "audio": "synthetic",
     },
     simulated=True,
 )

@@ -115,6 +115,14 @@ def _apply_faults(dev: SimDevice, scenario: Scenario) -> None:
             clock.call_at(at, lambda left=left: dev.storage.fill(left))
         elif fault.kind == "camera_disconnect":
             clock.call_at(at, lambda d=duration: sensor.disconnect(clock.now() + d))  # type: ignore[attr-defined]
+        elif fault.kind == "microphone_disconnect":
+            audio = dev.hal.audio
+            if audio is None:
+                raise ScenarioError(
+                    f"{scenario.source}: a microphone_disconnect fault needs audio "
+                    "([config.audio] enabled = true)"
+                )
+            clock.call_at(at, lambda d=duration, a=audio: a.disconnect(clock.now() + d))  # type: ignore[attr-defined]
         elif fault.kind == "clock_jump":
             clock.call_at(at, lambda s=fault.seconds: clock.step_wall(s))
         elif fault.kind != "power_loss":  # power_loss ends the run: see _power_cut

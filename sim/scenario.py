@@ -100,7 +100,12 @@ __all__ = [
 
 Action = Literal["activate", "deactivate", "pulse", "press", "double_press", "hold", "chatter"]
 FaultKind = Literal[
-    "storage_full", "storage_stall", "camera_disconnect", "power_loss", "clock_jump"
+    "storage_full",
+    "storage_stall",
+    "camera_disconnect",
+    "microphone_disconnect",
+    "power_loss",
+    "clock_jump",
 ]
 #: The firmware's stop reasons, as the strings a scenario file (and a manifest) holds.
 StopReasonName = Literal[tuple(r.value for r in StopReason)]  # type: ignore[valid-type]

@@ -173,6 +173,11 @@ def test_deep_merge_is_recursive_and_does_not_modify_its_arguments() -> None:
         ("[inputs.new]\npin = 3\nrole = 'button'\n", "dev.toml: inputs.new.active: missing"),
         ("[buffer]\ncapacity_mb = 0.1\n", "dev.toml: buffer.capacity_mb: expected at least 0.5"),
         ("[gps]\nenabled = true\n", "dev.toml: gps.port: expected a serial port"),
+        ("[audio]\nrate = 44000\n", "dev.toml: audio.rate: expected 16000, 22050, 24000"),
+        ("[audio]\nbitrate = 8000\n", "dev.toml: audio.bitrate: expected at least 16000"),
+        ('[audio]\ncodec = "opus"\n', "dev.toml: audio.codec: expected 'aac', got 'opus'"),
+        ("[audio]\nchannels = 3\n", "dev.toml: audio.channels: expected 1 or 2"),
+        ("[audio]\npre_event = 1\n", "dev.toml: audio.pre_event: expected true or false"),
         ("[video]\nfps = \n", "dev.toml: line 2: invalid TOML: "),
         ("a = 1\n\n[video\n", "dev.toml: line 3: invalid TOML: "),
         ("[video]\nfps = 1\nfps = 2\n", "dev.toml: line 3: invalid TOML: "),
@@ -308,14 +313,17 @@ def test_fuzz_file_bytes(tmp_path: Path, raw: bytes) -> None:
 def test_pre_event_longer_than_the_arena_holds_names_buffer_pre_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # 4 Mbit/s = 0.5 MB/s, planned at 0.625 MB/s: 16 MB hold 25.6 s, less 4.03 s of
+    # 4 Mbit/s = 0.5 MB/s, planned at 0.625 MB/s: 16 MB, less the audio ring's 0.085 MB
+    # (2.03 s of 64 kbit/s plus 25 %, plus 64 kB), hold 25.46 s, less 4.03 s of
     # recognition slack (double press 1 s, debounce 0.03 s, margin 1 s, 2 GOPs 2 s).
     path = write(tmp_path, "[buffer]\npre_event = 60\ncapacity_mb = 16\n")
-    expected = "dev.toml: buffer.pre_event: expected at most 21.6 seconds"
+    expected = "dev.toml: buffer.pre_event: expected at most 21.4 seconds"
     assert error_of(path).startswith(expected)
     assert error_of(path).endswith(", got 60.0")
-    fits = write(tmp_path, "[buffer]\npre_event = 21.5\ncapacity_mb = 16\n", "fits.toml")
-    assert load_config(fits).buffer.pre_event == 21.5
+    fits = write(tmp_path, "[buffer]\npre_event = 21.4\ncapacity_mb = 16\n", "fits.toml")
+    assert load_config(fits).buffer.pre_event == 21.4
+    no_sound = "[buffer]\npre_event = 21.5\ncapacity_mb = 16\n[audio]\nenabled = false\n"
+    assert load_config(write(tmp_path, no_sound, "quiet.toml")).buffer.pre_event == 21.5
     # Through the command line: exit 2, one line, no traceback.
     assert main(["run", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
     out, err = capsys.readouterr()

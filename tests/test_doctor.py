@@ -55,6 +55,7 @@ CLEAN = {
     "pins": "ok",
     "camera": "ok",
     "encoder": "ok",
+    "microphone": "ok",
     "storage": "ok",
     "console": "skip",
     "gps": "skip",
@@ -114,7 +115,7 @@ def test_a_clean_sim_board_is_all_ok_or_skip(
     assert lines[0].startswith("ok    pins: holster 17, button 27, record_led 22")
     assert "30.0 fps" in lines[1]
     assert "chosen by encoder = auto" in lines[2]
-    assert lines[-1] == "board sim: ready (5 ok, 0 warn, 0 fail, 2 skip)"
+    assert lines[-1] == "board sim: ready (6 ok, 0 warn, 0 fail, 2 skip)"
     assert os.listdir(tmp_path / "rec") == []  # the probe file is gone
 
 
@@ -127,7 +128,7 @@ def test_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert report["board"] == "sim"
     assert report["backends"]["sensor"] == "synthetic"
     assert {c["name"]: c["status"] for c in report["checks"]} == CLEAN
-    assert report["counts"] == {"ok": 5, "warn": 0, "fail": 0, "skip": 2}
+    assert report["counts"] == {"ok": 6, "warn": 0, "fail": 0, "skip": 2}
     camera = next(c for c in report["checks"] if c["name"] == "camera")
     assert camera["fps"] == 30.0 and camera["missing_numbers"] == 0
 
@@ -366,6 +367,7 @@ gpio = "mock"
 sensor = "synthetic"
 storage = "sim"
 worker = "virtual"
+audio = "synthetic"
 """
 
 
@@ -431,3 +433,43 @@ def test_ntp_synchronized_reads_timedatectl(
 def test_no_timedatectl_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert ntp_synchronized() is None
+
+
+# -- microphone ---------------------------------------------------------------------------------
+
+
+def test_a_microphone_that_drops_out_warns_with_the_samples_lost(tmp_path: Path) -> None:
+    def drop(board: Parts) -> None:
+        mic, clock = board.audio, board.clock
+        assert mic is not None
+        start = mic.start
+
+        def start_then_drop(on_block: Any) -> None:  # 0.3 s lost, 0.5 s into its check
+            start(on_block)
+            clock.call_later(0.5, lambda: mic.disconnect(clock.now() + 0.3))  # type: ignore[attr-defined]
+
+        mic.start = start_then_drop  # type: ignore[method-assign]
+
+    report = doctor(config_with(tmp_path), drop)
+    assert statuses(report) == {**CLEAN, "microphone": "warn"}
+    assert "samples lost" in text_of(report, "microphone")
+
+
+def test_no_microphone_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    """The firmware records pictures without sound rather than nothing."""
+
+    def unplug(board: Parts) -> None:
+        board.audio.stop()  # type: ignore[union-attr]
+        board.audio = None
+        board.problems["audio"] = "microphone: no ALSA capture device 'default'"
+
+    report = doctor(config_with(tmp_path), unplug)
+    assert statuses(report) == {**CLEAN, "microphone": "warn"}
+    assert text_of(report, "microphone") == (
+        "no ALSA capture device 'default': recordings will have no sound"
+    )
+
+
+def test_audio_off_skips_the_microphone(tmp_path: Path) -> None:
+    report = doctor(config_with(tmp_path, "[audio]\nenabled = false\n"))
+    assert statuses(report) == {**CLEAN, "microphone": "skip"}

@@ -182,7 +182,29 @@ def test_h264_export_decodes_to_exactly_the_recorded_frames(h264_rec: Path, out_
     with av.open(str(result.path)) as c:
         assert c.format.name.startswith("mov,mp4")
         assert c.streams.video[0].codec_context.name == "h264"
-        assert len(c.streams) == 1
+        assert len(c.streams) == 2  # and the sound
+
+
+@pytest.mark.parametrize("which", ["h264_rec", "mjpeg_rec"])
+def test_the_sound_is_exported_whole_beside_the_pictures(
+    which: str, out_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """Every recorded sample plays from the export, at the time it was recorded."""
+    rec: Path = request.getfixturevalue(which)
+    m = manifest_of(rec)
+    assert m["audio"]["packets"] > 0
+    result = export_recording(rec, out_dir / "x.mp4")
+    with av.open(str(result.path)) as c:
+        [audio] = c.streams.audio
+        assert audio.codec_context.name == "aac" and audio.frames == m["audio"]["packets"]
+        first = next(c.demux(audio))
+        assert first.pts is not None and first.time_base is not None
+        # Timestamps count from the recording's first frame, for both streams.
+        start = float(first.pts * first.time_base) + m["start_time"]
+        assert start == pytest.approx(m["audio"]["first_time"], abs=0.0011)
+    with av.open(str(result.path)) as c:
+        samples = sum(frame.samples for frame in c.decode(audio=0))
+    assert samples == m["audio"]["samples"]
 
 
 def test_h264_export_keeps_every_nal_unit_byte_for_byte(h264_rec: Path, out_dir: Path) -> None:

@@ -289,7 +289,7 @@ ERRORS: list[tuple[str, dict[str, Any], str]] = [
         "bad fault kind",
         with_(fault=[{"at": 1, "kind": "disk_full"}]),
         "fault[1].kind: expected 'storage_full', 'storage_stall', 'camera_disconnect', "
-        "'power_loss' or 'clock_jump', got 'disk_full'",
+        "'microphone_disconnect', 'power_loss' or 'clock_jump', got 'disk_full'",
     ),
     (
         "bad start string",

@@ -142,3 +142,42 @@ def test_same_scenario_twice_is_byte_identical(ci_run, tmp_path: Path) -> None:
     assert trees[0] == trees[1]
     manifest = next(k for k in trees[0] if k.endswith("manifest.json"))
     assert json.loads(trees[0][manifest])["markers"]
+
+
+AAC_FRAME = 1024 / 48_000
+
+
+def test_sound_starts_at_the_trigger_not_at_its_recognition(ci_run) -> None:
+    [m] = ci_run("audio_trigger").recordings
+    a = m["audio"]
+    assert a["pre_event"] is False and a["source"] == "synthetic"
+    assert a["start_time"] == m["trigger"]["time"] == 8.3
+    assert 8.3 <= a["first_time"] < 8.3 + AAC_FRAME  # the first whole packet from the edge on
+    assert a["gaps"] == []
+    assert m["start_time"] < a["first_time"]  # the pre-event is pictures only
+
+
+def test_pre_event_sound_starts_with_the_first_frame(ci_run) -> None:
+    [m] = ci_run("audio_pre_event").recordings
+    a = m["audio"]
+    assert a["pre_event"] is True
+    assert a["start_time"] == m["start_time"]
+    assert m["start_time"] <= a["first_time"] < m["start_time"] + AAC_FRAME
+    assert a["gaps"] == []
+
+
+def test_a_lost_microphone_is_a_declared_gap_and_the_pictures_go_on(ci_run) -> None:
+    [m] = ci_run("microphone_disconnect").recordings
+    assert m["gaps"] == [] and m["dropped_frames"] == 0
+    [gap] = m["audio"]["gaps"]
+    assert gap["cause"] == "microphone"
+    # The microphone is gone from 10.4 s for 1.5 s; the gap is whole 1024-sample blocks.
+    assert 10.4 - AAC_FRAME <= gap["start"] <= 10.4 + AAC_FRAME
+    assert 11.9 - AAC_FRAME <= gap["end"] <= 11.9 + 2 * AAC_FRAME
+    assert gap["samples"] == round((gap["end"] - gap["start"]) * 48_000)
+
+
+def test_power_loss_recovers_the_sound_with_the_pictures(ci_run) -> None:
+    [m] = ci_run("audio_power_loss").recordings
+    assert m["stop"]["reason"] == "power_loss" and m["audio"]["packets"] > 0
+    assert sum(s["audio"]["packets"] for s in m["segments"]) == m["audio"]["packets"]

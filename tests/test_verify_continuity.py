@@ -66,6 +66,9 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                     },
                     "buffer": {"pre_event": 1.0},
                     "recording": {"segment_seconds": 1.0},
+                    # These tests rewrite segments picture by picture; sound has its
+                    # own suite (tests/test_verify_audio.py).
+                    "audio": {"enabled": False},
                 },
                 "event": [{"at": 2.0, "input": "holster", "action": "activate"}],
             },

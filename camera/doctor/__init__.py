@@ -1,6 +1,6 @@
 """``bodycam doctor``: check a board before trusting it with evidence (SPEC 13).
 
-One module per area (pins, camera, encoder, storage, ports, clock), each a
+One module per area (pins, camera, encoder, microphone, storage, ports, clock), each a
 check returning one :class:`Result`: ok, warn, fail, or skip for a part the
 config does not use. Why it is built this way:
 
@@ -23,6 +23,7 @@ from camera.doctor.board import open_board
 from camera.doctor.camera import check_camera
 from camera.doctor.clock import ClockReading, check_clock
 from camera.doctor.encoder import check_encoder
+from camera.doctor.microphone import check_microphone
 from camera.doctor.pins import check_pins
 from camera.doctor.ports import GPS_WINDOW, check_console, check_gps
 from camera.doctor.result import Report, Result, Status, why
@@ -41,6 +42,7 @@ __all__ = [
     "check_console",
     "check_encoder",
     "check_gps",
+    "check_microphone",
     "check_pins",
     "check_storage",
     "open_board",
@@ -88,6 +90,7 @@ def run_doctor(
     emit(_guarded("camera", camera))
     emit(_guarded("encoder", lambda: check_encoder(config, board, images)))
     images.clear()
+    emit(_guarded("microphone", lambda: check_microphone(config, board)))
     emit(_guarded("storage", lambda: check_storage(config, board)))
     emit(_guarded("console", lambda: check_console(config, board)))
     emit(_guarded("gps", lambda: check_gps(config, board, window=gps_window)))

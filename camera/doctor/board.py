@@ -33,7 +33,7 @@ def open_board(
     ``problems`` for its check to report.
     """
     name = board or config.device.board
-    overrides = config.hal.model_dump(exclude={"camera"})
+    overrides = config.hal.backends()
     for kind, backend in backend_names(name, overrides).items():
         known = registry.names(kind)
         if backend not in known:
@@ -51,4 +51,6 @@ def open_board(
         camera_source=config.hal.camera,
         seed=seed,
         start=start,
+        audio=(config.audio.rate, config.audio.channels) if config.audio.enabled else None,
+        microphone=config.hal.microphone,
     )
