@@ -8,7 +8,7 @@
 #   - apt: python3-venv, python3-picamera2, python3-lgpio and libportaudio2 (Picamera2 and
 #     lgpio come from the OS: pip cannot provide libcamera's bindings, and the
 #     lgpio sdist needs a compiler and headers);
-#   - a `bodycam` system user in the gpio, video and dialout groups;
+#   - a `bodycam` system user in the gpio, video, dialout and audio groups;
 #   - a copy of this checkout in /opt/bodycam/src (so the service never runs
 #     code out of a home directory, which it cannot even read: ProtectHome=),
 #     installed with pip into /opt/bodycam/.venv, a venv made with
@@ -34,7 +34,7 @@ STATE=/var/lib/bodycam
 UNIT=/etc/systemd/system/bodycam.service
 DROPIN=/etc/systemd/system/bodycam.service.d/storage.conf
 SERVICE_USER=bodycam
-SERVICE_GROUPS=(gpio video dialout)
+SERVICE_GROUPS=(gpio video dialout audio)
 APT_PACKAGES=(python3-venv python3-picamera2 python3-lgpio libportaudio2)
 MODEL_FILE=${BODYCAM_PI_MODEL_FILE:-/proc/device-tree/model}
 

@@ -97,7 +97,7 @@ def test_the_unit_is_type_notify_with_a_watchdog_and_restarts() -> None:
         "/opt/bodycam/.venv/bin/bodycam run --board pi --config /etc/bodycam/bodycam.toml"
     ]
     assert service["User"] == ["bodycam"]
-    assert set(service["SupplementaryGroups"][0].split()) == {"gpio", "video", "dialout"}
+    assert set(service["SupplementaryGroups"][0].split()) == {"gpio", "video", "dialout", "audio"}
     assert seconds(service["TimeoutStopSec"][-1]) >= 30  # a recording closes before the kill
 
 
