@@ -39,6 +39,7 @@ each sync record carries the audio packets its bytes hold
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import heapq
 import logging
@@ -165,6 +166,7 @@ class SegmentFile:
         self._written = 0
         self._last_written: EncodedFrame | None = None
         self.audio_packets = 0
+        self._audio_sha256: list[str] = []
         self.audio_first: EncodedAudio | None = None
         self.audio_last: EncodedAudio | None = None
         self._audio_written = 0
@@ -216,6 +218,7 @@ class SegmentFile:
         packet.is_keyframe = True  # every AAC frame decodes on its own
         packet.stream = self._audio
         self._mux(packet, audio)
+        self._audio_sha256.append(hashlib.sha256(audio.data).hexdigest())
         if self.audio_first is None:
             self.audio_first = audio
         self.audio_last = audio
@@ -287,7 +290,8 @@ class SegmentFile:
         """Every audio packet muxed into this segment (all in the file once it is closed)."""
         if self.audio_first is None or self.audio_last is None:
             return None
-        return _span(self.audio_first, self.audio_last, self.audio_packets)
+        span = _span(self.audio_first, self.audio_last, self.audio_packets)
+        return dataclasses.replace(span, packet_sha256=tuple(self._audio_sha256))
 
     def abort(self) -> None:
         """Let go of the file without a trailer (storage failed); recovery cuts it back."""

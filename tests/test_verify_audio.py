@@ -14,6 +14,7 @@ it says.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 import math
@@ -44,6 +45,7 @@ from camera.evidence.records import (
 )
 from camera.evidence.verify import Report, verify_recording
 from camera.evidence.verify.audio import AUDIO, SEGMENT_AUDIO, AudioCheck
+from camera.evidence.verify.audio_decode import raw_aac
 from camera.evidence.verify.rules import Expect
 from camera.evidence.verify.trust import keys_beside
 from camera.frames import EncodedAudio, EncodedFrame
@@ -180,6 +182,9 @@ def record(
             "start_time": r6(span.start_time),
             "end_time": r6(span.end_time),
         }
+        hashes = getattr(span, "packet_sha256", None)
+        if seg["audio"] and hashes is not None:
+            seg["audio"]["packet_sha256"] = list(hashes)
     last = packets[-1]
     m["audio"] = {
         "codec": "aac",
@@ -448,7 +453,33 @@ def test_a_flipped_byte_in_an_audio_packet_names_the_segment(tmp_path: Path) -> 
     report = verify_recording(rec)
     assert "segment-0001.ts: sha256 mismatch (altered or damaged)" in report.problems
     assert all("segment-0001.ts" in p or p.startswith("audio:") for p in report.problems)
+    # The packet that changed is named by its own hash in the signed manifest.
+    index = [
+        i
+        for i, h in enumerate(load(rec)["segments"][1]["audio"]["packet_sha256"])
+        if h == hashlib.sha256(raw_aac(packet)).hexdigest()
+    ]
+    assert len(index) == 1
+    assert any(
+        p.startswith(f"segment-0001.ts: audio packet {index[0]} at ")
+        and p.endswith(": sha256 does not match the manifest's")
+        for p in report.problems
+    ), report.problems
     no_internal_error(report)
+
+
+def test_every_closed_segment_lists_its_audio_packets_hashes(tmp_path: Path) -> None:
+    """One sha256 per raw AAC frame, in order, equal to what the file holds (TS: ADTS removed)."""
+    rec = record(tmp_path)
+    for seg in load(rec)["segments"]:
+        with av.open(str(rec / seg["file"])) as c:
+            held = [
+                hashlib.sha256(raw_aac(bytes(p))).hexdigest()
+                for p in c.demux(c.streams.audio[0])
+                if p.size
+            ]
+        assert seg["audio"]["packet_sha256"] == held
+        assert len(held) == seg["audio"]["packets"]
 
 
 # -- the command ------------------------------------------------------------------------

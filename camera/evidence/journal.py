@@ -189,8 +189,15 @@ def _is_hashes(v: Any) -> bool:
 
 
 def _audio(need: dict[str, Check]) -> Check:
-    """An optional audio object: null, or one with every field good."""
-    return lambda v: v is None or _fields_ok(v, need)
+    """An optional audio object: null, or one with every field good (and its
+    packet hashes, where it has them, a list of sha256)."""
+    return lambda v: (
+        v is None
+        or (
+            _fields_ok(v, need)
+            and (v.get("packet_sha256") is None or _is_hashes(v["packet_sha256"]))
+        )
+    )
 
 
 _DETAIL: dict[str, Check] = {"detail": lambda v: isinstance(v, str)}

@@ -234,6 +234,23 @@ class AudioSpan(Record):
     end_sample: int  # the sample after the last packet's last
     start_time: float  # device time of the first sample
     end_time: float  # device time of ``end_sample``
+    #: Each packet's sha256 (the raw AAC frame, as encoded), in order: in a closed
+    #: segment's entry, so sound can be checked packet by packet wherever it was
+    #: copied (an export, a cut), as MJPEG's ``frame_sha256`` lets pictures be.
+    #: Absent in sync records, older manifests and segments cut by a power loss.
+    packet_sha256: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        hashes = d.get("packet_sha256")
+        return cls(
+            packets=d["packets"],
+            first_sample=d["first_sample"],
+            end_sample=d["end_sample"],
+            start_time=d["start_time"],
+            end_time=d["end_time"],
+            packet_sha256=None if hashes is None else tuple(hashes),
+        )
 
 
 def _span_of(d: Mapping[str, Any] | None) -> AudioSpan | None:

@@ -378,6 +378,9 @@ class AudioCheck:
             return  # reported with the manifest's fields
         if heard.packets != entry["packets"]:
             found.add(f"{heard.packets} audio packets decoded, manifest says {entry['packets']}")
+        listed = entry.get("packet_sha256")
+        if listed is not None:
+            self._check_hashes(listed, heard, base, found)
         if heard.first_pts is not None:
             first = base + heard.first_pts
             if abs(first - entry["start_time"]) > tolerance:
@@ -393,6 +396,25 @@ class AudioCheck:
                     f"last audio packet at {last:.6f} s, manifest audio.end_time says "
                     f"{show(entry['end_time'])} (expected within one AAC frame after it)"
                 )
+
+    @staticmethod
+    def _check_hashes(listed: Any, heard: DecodedAudio, base: float, found: Findings) -> None:
+        """Each audio packet's sha256 against the manifest's list (the segment's own
+        sha256 already covers its bytes; this names the packet that changed)."""
+        if not isinstance(listed, list) or not all(isinstance(h, str) for h in listed):
+            found.add("audio.packet_sha256: expected a list of sha256 hex strings")
+            return
+        if len(listed) != len(heard.sha256):
+            found.add(
+                f"audio.packet_sha256 lists {len(listed)} packets, the file holds "
+                f"{len(heard.sha256)}"
+            )
+        for i, (want, got) in enumerate(zip(listed, heard.sha256, strict=False)):
+            if want != got:
+                t = heard.times[i] if i < len(heard.times) else None
+                at = "" if t is None else f" at {base + t:.4f} s"
+                found.add(f"audio packet {i}{at}: sha256 does not match the manifest's")
+                return  # the first is named; the segment's sha256 reports the rest
 
     def _walk(
         self, name: str, heard: DecodedAudio, base: float, tolerance: float, found: Findings

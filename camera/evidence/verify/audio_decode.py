@@ -15,6 +15,7 @@ any codec, and its packets are then counted, not handed to a decoder.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,9 @@ class DecodedAudio:
     times: list[float | None] = field(default_factory=list)
     #: Bytes of the packets as stored (MPEG-TS: with their ADTS headers).
     bytes: int = 0
+    #: sha256 of each packet's raw AAC frame (ADTS header removed), in file order:
+    #: what the manifest's ``packet_sha256`` lists.
+    sha256: list[str] = field(default_factory=list)
     bad_packets: int = 0
     first_bad: str | None = None
 
@@ -69,6 +73,18 @@ class DecodedAudio:
         if self.last_pts is None or not self.rate or not self.packets:
             return None
         return self.last_pts + self.samples / self.packets / self.rate
+
+
+def raw_aac(data: bytes) -> bytes:
+    """An AAC frame without its ADTS header (MPEG-TS carries one; Matroska does not).
+
+    ADTS: a 12-bit sync word, then ``protection_absent``: 7 header bytes, or 9
+    with a CRC. Anything else is returned as it is, so a damaged header shows
+    as a hash mismatch, never an exception.
+    """
+    if len(data) >= 7 and data[0] == 0xFF and data[1] & 0xF0 == 0xF0:
+        return data[7 if data[1] & 0x01 else 9 :]
+    return data
 
 
 class AudioDecoder:
@@ -104,6 +120,7 @@ class AudioDecoder:
         report.packets += 1
         report.bytes += packet.size
         report.times.append(seconds)
+        report.sha256.append(hashlib.sha256(raw_aac(bytes(packet))).hexdigest())
         if report.first_pts is None:
             report.first_pts = seconds
         report.last_pts = seconds
