@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from camera.config import Config
+from camera.doctor.listen import listen
 from camera.doctor.result import Result, part_problem
 from hal.board import Parts
-from hal.clock import Timer
 
 __all__ = [
     "CAMERA_WINDOW",
@@ -60,30 +60,15 @@ def check_camera(
         problem = part_problem(board, "sensor", "camera")
         return Result("camera", "fail", f"{details['backend']}: {problem}", details), []
     got = _Frames()
-    timers: list[Timer] = []
 
     def on_frame(image: np.ndarray, number: int, t: float) -> None:
-        if not got.numbers:
-            timers.append(clock.call_at(t + window, clock.stop))
         got.numbers.append(number)
         got.times.append(t)
         got.shapes.add(tuple(image.shape))
         if len(got.images) < KEEP_IMAGES:
             got.images.append(image)
 
-    def no_first_frame() -> None:
-        if not got.numbers:
-            clock.stop()
-
-    t0 = clock.now()
-    timers.append(clock.call_at(t0 + first_frame_timeout, no_first_frame))
-    try:
-        sensor.start(on_frame)
-        clock.run(until=t0 + first_frame_timeout + window + 1.0)
-    finally:
-        sensor.stop()
-        for timer in timers:
-            timer.cancel()
+    t0 = listen(clock, sensor, on_frame, window=window, first_timeout=first_frame_timeout)
     return _judge_frames(config, got, t0, first_frame_timeout, details), got.images
 
 

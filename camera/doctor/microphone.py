@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from camera.config import Config
+from camera.doctor.listen import listen
 from camera.doctor.result import Result, part_problem
 from hal.board import Parts
-from hal.clock import Timer
 
 __all__ = ["MICROPHONE_WINDOW", "check_microphone"]
 
@@ -37,28 +37,12 @@ def check_microphone(config: Config, board: Parts, *, window: float = MICROPHONE
         problem = part_problem(board, "audio", "microphone") or "the board has no microphone"
         return Result("microphone", "warn", f"{problem}: recordings will have no sound", details)
     blocks: list[tuple[int, int, float, float]] = []  # first sample, samples, time, peak
-    timers: list[Timer] = []
 
     def on_block(samples: np.ndarray, first_sample: int, t: float) -> None:
-        if not blocks:
-            timers.append(clock.call_at(t + window, clock.stop))
         peak = float(np.abs(samples.astype(np.int32)).max()) / 32768 if samples.size else 0.0
         blocks.append((first_sample, len(samples), t, peak))
 
-    t0 = clock.now()
-
-    def no_first_block() -> None:
-        if not blocks:
-            clock.stop()
-
-    timers.append(clock.call_at(t0 + FIRST_BLOCK_TIMEOUT, no_first_block))
-    try:
-        source.start(on_block)
-        clock.run(until=t0 + FIRST_BLOCK_TIMEOUT + window + 1.0)
-    finally:
-        source.stop()
-        for timer in timers:
-            timer.cancel()
+    listen(clock, source, on_block, window=window, first_timeout=FIRST_BLOCK_TIMEOUT)
     name = details["backend"]
     if not blocks:
         return Result(

@@ -240,18 +240,6 @@ class AudioSpan(Record):
     #: Absent in sync records, older manifests and segments cut by a power loss.
     packet_sha256: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
 
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Self:
-        hashes = d.get("packet_sha256")
-        return cls(
-            packets=d["packets"],
-            first_sample=d["first_sample"],
-            end_sample=d["end_sample"],
-            start_time=d["start_time"],
-            end_time=d["end_time"],
-            packet_sha256=None if hashes is None else tuple(hashes),
-        )
-
 
 def _span_of(d: Mapping[str, Any] | None) -> AudioSpan | None:
     return None if d is None else AudioSpan.from_json(d)
