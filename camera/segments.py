@@ -21,6 +21,24 @@ Two facts of the muxers shape what a sync may claim and what a timestamp is:
   sync record vouches only for the packets the muxer has actually handed to
   our file: the held-back ones are counted after the next sync.
 
+Segments are append-only, which decides how they join up:
+
+* MPEG-TS: FFmpeg's muxer restarts every continuity counter in each file,
+  so the file object renumbers them on the way to run on across the
+  recording's segments (camera/ts_continuity.py), before the hash: ``cat
+  segment-*.ts`` is one clean stream.
+* Matroska has no Duration (ffprobe: N/A). FFmpeg writes it, with the
+  segment size, seek head and index, only by seeking back into the head of
+  the file at the trailer, and skips all of it on an unseekable output like
+  ours. Allowing it would rewrite, at every segment close, bytes that have
+  been synced and journaled since the first half second: the EBML header
+  and Tracks that every frame of the segment needs to decode would sit in a
+  power-cut window (a torn sector there loses the whole segment, not just
+  its tail), recovery's cut-back would meet a head describing a longer
+  file, and the sha256 could no longer be taken as the bytes pass. So no
+  Duration: the manifest has each segment's times, and ``bodycam export``
+  writes one MP4 that has its duration.
+
 Audio (AAC, from :mod:`camera.encoders.aac`) shares the segment and the
 origin: a packet's timestamp is its device time minus ``origin``, exactly as
 for a frame, so audio and video are in sync by device time whatever the
@@ -63,6 +81,7 @@ from camera.evidence.records import (
 from camera.evidence.svf import GopCloser, ProductInfo
 from camera.frames import EncodedAudio, EncodedFrame
 from camera.mux_holds import Muxed, MuxerHolds
+from camera.ts_continuity import ContinuityCounters, ContinuityRewriter
 from hal.storage import DurableFile, Storage
 
 if TYPE_CHECKING:
@@ -108,16 +127,24 @@ def pts_of(time: float, origin: float) -> int:
 
 
 class HashingFile:
-    """File-like sink for PyAV: hashes and counts what passes, no ``seek``."""
+    """File-like sink for PyAV: hashes and counts what passes, no ``seek``.
 
-    def __init__(self, out: DurableFile) -> None:
+    ``rewriter`` (MPEG-TS) renumbers continuity counters on the way, before
+    the hash and the file, so both only ever see the final bytes.
+    """
+
+    def __init__(self, out: DurableFile, rewriter: ContinuityRewriter | None = None) -> None:
         self.out = out
         self.sha256 = hashlib.sha256()
+        self._rewriter = rewriter
 
     def write(self, data: bytes) -> int:
+        size = len(data)
+        if self._rewriter is not None:
+            data = self._rewriter.feed(data)
         self.out.write(data)
         self.sha256.update(data)
-        return len(data)
+        return size
 
     def flush(self) -> None:
         return None
@@ -136,14 +163,20 @@ class SegmentFile:
         fps: int,
         origin: float,
         audio: AudioFormat | None = None,
+        counters: ContinuityCounters | None = None,
     ) -> None:
+        """``counters``: where the recording's MPEG-TS continuity counters stand (see
+        camera/ts_continuity.py); this segment goes on from them and leaves them at its end."""
         fmt, _ = CONTAINERS[codec]
         self.rel = rel
         self.fps = fps
         self.origin = origin
         self.held_back = HELD_BACK[fmt]
         self._file = storage.open_write(rel)
-        self._sink = HashingFile(self._file)
+        rewriter = None
+        if fmt == "mpegts":
+            rewriter = ContinuityRewriter(counters or ContinuityCounters())
+        self._sink = HashingFile(self._file, rewriter)
         options = {"flush_packets": "1", "fflags": "+bitexact"}
         if audio is not None:
             options |= AUDIO_OPTIONS[fmt]
@@ -382,6 +415,8 @@ class RecordingWriter:
         self.audio_packets = 0
         self.audio_dropped = 0
         self._audio_end: int | None = None
+        #: MPEG-TS continuity counters, run on from segment to segment so the files concatenate.
+        self.counters = ContinuityCounters()
 
     def write(self, frames: Sequence[EncodedFrame], audio: Sequence[EncodedAudio] = ()) -> None:
         """Mux ``frames`` and ``audio`` (each in order) merged by device time.
@@ -461,7 +496,14 @@ class RecordingWriter:
         _, ext = CONTAINERS[self.codec]
         rel = f"{self.directory}/{SEGMENT_PREFIX}{len(self.segments):04d}.{ext}"
         return SegmentFile(
-            self.storage, rel, self.codec, *self.size, self.fps, origin, audio=self.audio
+            self.storage,
+            rel,
+            self.codec,
+            *self.size,
+            self.fps,
+            origin,
+            audio=self.audio,
+            counters=self.counters,
         )
 
     def _rotate(self) -> None:

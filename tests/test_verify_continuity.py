@@ -32,6 +32,7 @@ import pytest
 
 from camera.evidence.records import MANIFEST
 from camera.evidence.verify import Report, verify_recording
+from camera.ts_continuity import ContinuityCounters, ContinuityRewriter
 from sim.runner import run_scenario
 from sim.scenario import parse_scenario
 
@@ -104,13 +105,16 @@ def read_packets(path: Path) -> list[Packet]:
 
 
 class Sink:
-    """Write-only, like the recorder's HashingFile: Matroska then never seeks back."""
+    """Write-only, like the recorder's HashingFile: Matroska then never seeks back; MPEG-TS
+    continuity counters run on from the segment before, as the recorder writes them."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO, rewriter: ContinuityRewriter | None = None) -> None:
         self._f = f
+        self._rewriter = rewriter
 
     def write(self, data: bytes) -> int:
-        return self._f.write(data)
+        self._f.write(data if self._rewriter is None else self._rewriter.feed(data))
+        return len(data)
 
     def flush(self) -> None:
         return None
@@ -119,10 +123,18 @@ class Sink:
 MUX: dict[str, Any] = {"options": {"flush_packets": "1"}}
 
 
-def write_packets(path: Path, packets: list[Packet], codec: str, width: int, height: int) -> None:
+def write_packets(
+    path: Path,
+    packets: list[Packet],
+    codec: str,
+    width: int,
+    height: int,
+    counters: ContinuityCounters | None = None,
+) -> None:
     """Mux ``packets`` as the recorder does (same options, 90 kHz timestamps)."""
     fmt, _ = CODECS[codec]
-    with path.open("wb") as f, av.open(Sink(f), "w", format=fmt, **MUX) as out:
+    rewriter = ContinuityRewriter(counters) if counters is not None else None
+    with path.open("wb") as f, av.open(Sink(f, rewriter), "w", format=fmt, **MUX) as out:
         stream = out.add_mux_stream(codec, rate=FPS, width=width, height=height)
         stream.time_base = Fraction(1, PTS_HZ)
         for p in packets:
@@ -139,7 +151,10 @@ def rewrite_segment(rec: Path, m: dict[str, Any], index: int, packets: list[Pack
     """Replace segment ``index`` by ``packets`` and make its entry vouch for the new bytes."""
     seg = m["segments"][index]
     path = rec / seg["file"]
-    write_packets(path, packets, m["codec"], m["width"], m["height"])
+    counters = None
+    if m["codec"] == "h264" and index > 0:
+        counters = ContinuityCounters.after((rec / m["segments"][index - 1]["file"]).read_bytes())
+    write_packets(path, packets, m["codec"], m["width"], m["height"], counters)
     body = path.read_bytes()
     seg.update(sha256=hashlib.sha256(body).hexdigest(), bytes=len(body), frames=len(packets))
 
