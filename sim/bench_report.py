@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sim.trigger_bench import SweepResult
+import numpy as np
+
+from sim.trigger_bench import SweepResult, budgets
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 KEYS = ("accepted_ms", "led_ms", "durable_ms")
 
@@ -58,29 +63,62 @@ def write_csv(results: list[SweepResult], path: Path) -> None:
                 writer.writerow(t.row())
 
 
-def write_plot(results: list[SweepResult], path: Path) -> None:
-    import matplotlib
+def latency_figure(results: list[SweepResult]) -> Figure:
+    """Histogram (top) and CDF (bottom) per latency, with the budgets and the run conditions.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A latency plot means nothing without what it is judged against and what
+    it ran on, so both are in the figure itself: dashed lines at each budget
+    (sim.trigger_bench.budgets, per debounce value in its colour) and, under
+    the title, the resolution, bounce, debounce, trials, host and date.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    fig = Figure(figsize=(13, 7.5), constrained_layout=True)
+    axes = fig.subplots(2, 3)
+    colours = [f"C{i}" for i in range(len(results))]
     for col, key in enumerate(KEYS):
-        for r in results:
-            values = sorted(v for t in r.trials if (v := t.row()[key]) is not None)
-            if not values:
-                continue
+        hist, cdf = axes[0][col], axes[1][col]
+        series = [sorted(v for t in r.trials if (v := t.row()[key]) is not None) for r in results]
+        limits = [budgets(r.debounce_ms)[key] for r in results]
+        # One set of bins for every debounce value, so their bars compare, over
+        # the budgets too: the axis spans them, and bars should not be slivers.
+        edges = np.histogram_bin_edges([v for vs in series for v in vs] + limits or [0.0], bins=30)
+        for r, values, colour in zip(results, series, colours, strict=True):
             label = f"debounce {r.debounce_ms:g} ms"
-            axes[0][col].hist(values, bins=30, alpha=0.6, label=label)
-            n = len(values)
-            axes[1][col].step(values, [(i + 1) / n for i in range(n)], where="post", label=label)
-        axes[0][col].set_title(f"edge -> {key.removesuffix('_ms')}")
-        axes[0][col].set_xlabel("ms")
-        axes[0][col].set_ylabel("trials")
-        axes[1][col].set_xlabel("ms")
-        axes[1][col].set_ylabel("fraction of trials (CDF)")
-        axes[1][col].grid(True, alpha=0.3)
-        axes[0][col].legend(fontsize=8)
-    fig.suptitle("bodycam holster-trigger latency")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+            if values:
+                hist.hist(values, bins=edges, alpha=0.6, label=label, color=colour)
+                n = len(values)
+                fractions = [0.0] + [(i + 1) / n for i in range(n)]  # rises from 0 at the first
+                cdf.step([values[0], *values], fractions, where="post", color=colour)
+        # A budget the same at every debounce value (durable) is drawn once, in black.
+        shared = len(set(limits)) == 1
+        for budget, colour in dict(zip(limits, colours, strict=True)).items():
+            for ax in (hist, cdf):
+                ax.axvline(
+                    budget,
+                    color="k" if shared else colour,
+                    linestyle="--",
+                    linewidth=1.2,
+                    label=f"p99 budget {budget:g} ms" if ax is hist else None,
+                )
+        hist.set_title(f"edge -> {key.removesuffix('_ms')}")
+        hist.set_xlabel("ms")
+        hist.set_ylabel("trials")
+        hist.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts, never 0.5 trials
+        cdf.set_xlabel("ms")
+        cdf.set_ylabel("fraction of trials (CDF)")
+        cdf.set_ylim(0.0, 1.02)
+        cdf.grid(True, alpha=0.3)
+        hist.legend(fontsize=8)
+    conditions = results[0].conditions if results else None
+    title = "bodycam holster-trigger latency"
+    if conditions is not None:
+        run, host = conditions.lines()
+        title += f"\n{run}\n{host}"
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def write_plot(results: list[SweepResult], path: Path) -> None:
+    latency_figure(results).savefig(path, dpi=100)

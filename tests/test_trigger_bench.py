@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import csv
 import json
+import platform
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from matplotlib.text import Text
 
 from camera.cli import main
 from camera.firmware import Firmware
 from camera.gestures import Gesture
-from sim.trigger_bench import TIMEOUT, Driver, SweepResult, Trial, bench_trigger, percentiles
+from sim.bench_report import latency_figure
+from sim.trigger_bench import (
+    TIMEOUT,
+    Driver,
+    RunConditions,
+    SweepResult,
+    Trial,
+    bench_trigger,
+    budgets,
+    host_description,
+    percentiles,
+)
 
 
 def test_trial_latencies_are_from_the_first_edge() -> None:
@@ -181,3 +195,89 @@ def test_evt_lines_round_trip(time: float, name: str, active: bool, at: float) -
     assert back["kind"] == "gesture" and back["input"] == name
     assert back["gesture"] == entry["gesture"]
     assert abs(back["time"] - time) <= 5e-7 and abs(back["at"] - at) <= 5e-7
+
+
+# -- the latency figure --------------------------------------------------------
+
+CONDITIONS = RunConditions(
+    width=640,
+    height=360,
+    fps=30,
+    bounce_ms=8.0,
+    debounce_ms=(10.0, 20.0),
+    trials=3,
+    pre_event=30.0,
+    warmup=2.0,
+    board="sim",
+    host="benchhost (Test CPU 9000, 2 cores)",
+    started=datetime(2024, 6, 3, 14, 7, tzinfo=UTC),
+)
+
+
+def sweep(debounce: float, accepted: list[float]) -> SweepResult:
+    """Three trials whose latencies sit a few ms past the debounce, like a real run."""
+    trials = [
+        Trial(
+            debounce,
+            i,
+            edge=10.0 * i,
+            accepted=10.0 * i + a / 1000,
+            led=10.0 * i + a / 1000 + 2e-4,
+            durable=10.0 * i + 0.4 + a / 1000,
+        )
+        for i, a in enumerate(accepted)
+    ]
+    return SweepResult(debounce, trials, conditions=CONDITIONS)
+
+
+@pytest.fixture
+def figure():
+    results = [sweep(10.0, [13.0, 13.5, 17.2]), sweep(20.0, [23.1, 23.4, 24.0])]
+    fig = latency_figure(results)
+    fig.canvas.draw()  # tick labels are only formatted on a draw
+    return fig
+
+
+def test_histogram_counts_are_whole_trials(figure) -> None:
+    hists = figure.axes[:3]  # top row: the histograms
+    for ax in hists:
+        assert ax.get_ylabel() == "trials"
+        ticks = ax.get_yticks()
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+        labels = [t.get_text().replace("\u2212", "-") for t in ax.get_yticklabels()]
+        assert labels and all(lab.lstrip("-").isdigit() for lab in labels), labels
+
+
+def test_every_budget_is_a_labelled_line_on_both_plots(figure) -> None:
+    for col, key in enumerate(("accepted_ms", "led_ms", "durable_ms")):
+        want = {budgets(10.0)[key], budgets(20.0)[key]}
+        hist, cdf = figure.axes[col], figure.axes[3 + col]
+        for ax in (hist, cdf):
+            vertical = {
+                line.get_xdata()[0]
+                for line in ax.get_lines()
+                if len(set(line.get_xdata())) == 1 and line.get_linestyle() == "--"
+            }
+            assert vertical == want, (key, vertical)
+        legend = [t.get_text() for t in hist.get_legend().get_texts()]
+        assert all(f"budget {b:g} ms" in " ".join(legend) for b in want), legend
+    # The budgets are the ones the bench is judged against.
+    assert budgets(20.0) == {"accepted_ms": 25.0, "led_ms": 30.0, "durable_ms": 1500.0}
+
+
+def test_the_run_conditions_are_in_the_figure(figure) -> None:
+    text = " ".join(t.get_text() for t in figure.findobj(Text))
+    for part in (
+        "640x360 @ 30 fps",
+        "bounce 8 ms",
+        "debounce 10, 20 ms",
+        "3 trials per value",
+        "benchhost (Test CPU 9000, 2 cores)",
+        "2024-06-03 14:07 UTC",
+    ):
+        assert part in text, part
+
+
+def test_host_description_names_the_machine() -> None:
+    host = host_description()
+    assert platform.node() in host and "core" in host
