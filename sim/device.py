@@ -3,12 +3,20 @@
 This is the programmatic way in (tests, notebooks, the scenario runner): build
 one from a config, schedule input levels at virtual times, run, shut down.
 The assembly itself is :class:`camera.device.Device`; this adds the world.
+
+Scripts that prefer gpiozero get the device's own pin factory
+(:attr:`SimDevice.pin_factory`) and the MockPin behind each input
+(``device.gpio.pin("holster")``); the firmware's pins are reserved in that
+factory, so a gpiozero device on one raises ``GPIOPinInUse`` (README, "Driving
+a simulated device from Python").
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
 
 from camera.config import Config
 from camera.device import Device
@@ -36,6 +44,15 @@ class SimDevice(Device):
         return self.hal.gpio
 
     @property
+    def pin_factory(self) -> MockFactory:
+        """This device's own MockFactory: pass it as ``pin_factory=`` to gpiozero devices.
+
+        Never gpiozero's global ``gpiozero.Device.pin_factory``: two simulated devices have
+        separate pins, whatever ``GPIOZERO_PIN_FACTORY`` says.
+        """
+        return self.gpio.factory
+
+    @property
     def storage(self) -> SimStorage:
         assert isinstance(self.hal.storage, SimStorage), "faults need the sim storage backend"
         return self.hal.storage
@@ -45,5 +62,6 @@ class SimDevice(Device):
         self.clock.call_at(t, lambda: self.gpio.drive(name, active))
 
     def pulse(self, t: float, name: str, duration: float) -> None:
+        """Input ``name`` active from virtual time ``t`` for ``duration`` seconds."""
         self.set_input(t, name, True)
         self.set_input(t + duration, name, False)

@@ -3,8 +3,14 @@
 Inputs use gpiozero's pin layer (raw level, pull, edge callbacks) because the
 firmware needs raw levels and its own debounce on HAL timestamps: MockPin
 ignores ``bounce_time`` and the Pi libraries disagree on what it means.
-Outputs are gpiozero devices. The factory is per instance, never the global
-``Device.pin_factory``, so two firmwares (or tests) never share pins.
+Outputs are gpiozero devices. Every pin the firmware uses is reserved in the
+factory the way gpiozero's own devices reserve theirs, so a second gpiozero
+device on one of them (a script's ``Button(27, pin_factory=...)``) raises
+``GPIOPinInUse`` naming the pin and the firmware's input, instead of silently
+taking over its edge callback: a recording that never starts and tells nobody.
+
+The factory is passed in (the simulator gives each firmware a MockFactory of
+its own); without one it is gpiozero's choice for any device in this process.
 
 Edges are stamped with the pin library's own timestamp (lgpio: the kernel's
 line-event time), converted to device time, not with the time the callback
@@ -32,7 +38,13 @@ MAX_EDGE_AGE = 1.0
 
 
 def default_factory() -> Factory:
-    """gpiozero's default pin factory (lgpio on a Pi 5 and current Raspberry Pi OS).
+    """The factory a gpiozero device built here would get.
+
+    ``Device.pin_factory`` when this process already chose one (so the firmware
+    and a script's own devices share one reservation table), otherwise the one
+    ``GPIOZERO_PIN_FACTORY`` names, or gpiozero's default (lgpio on a Pi 5 and
+    current Raspberry Pi OS). The global is read, never set: opening a board
+    does not change what a later ``Button(5)`` gets.
 
     Off a Pi gpiozero warns once per library it tries and then fails; that
     becomes one line naming what is missing.
@@ -40,6 +52,8 @@ def default_factory() -> Factory:
     from gpiozero import Device
     from gpiozero.exc import BadPinFactory
 
+    if Device.pin_factory is not None:
+        return Device.pin_factory
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -69,6 +83,36 @@ def edge_time(clock: Clock, factory: Factory, ticks: Any) -> float:
     return now - age if 0.0 <= age <= MAX_EDGE_AGE else now
 
 
+class Claim:
+    """The firmware's reservation of one input pin in a factory's table.
+
+    gpiozero asks each holder ``_conflicts_with`` and names it by ``repr`` in
+    ``GPIOPinInUse``, so this is what a colliding script reads.
+    """
+
+    def __init__(self, name: str, pin: int) -> None:
+        self.name = name
+        self.pin = pin
+
+    def _conflicts_with(self, other: object) -> bool:
+        return True  # the firmware shares its inputs with nobody
+
+    def __repr__(self) -> str:
+        return f"<bodycam firmware input {self.name!r} on GPIO{self.pin}>"
+
+
+class FirmwareOutput(DigitalOutputDevice):
+    """A gpiozero output (it reserves its pin) whose ``repr`` names the firmware's output."""
+
+    def __init__(self, name: str, pin: int, factory: Factory) -> None:
+        self.output_name = name  # set before gpiozero freezes the attribute set
+        self.output_pin = pin
+        super().__init__(pin, pin_factory=factory)
+
+    def __repr__(self) -> str:
+        return f"<bodycam firmware output {self.output_name!r} on GPIO{self.output_pin}>"
+
+
 class GpiozeroGpio(Gpio):
     def __init__(self, clock: Clock, factory: Factory | None = None) -> None:
         super().__init__(clock)
@@ -79,15 +123,23 @@ class GpiozeroGpio(Gpio):
         self._handlers: dict[
             str, Callable[[Any, bool], None]
         ] = {}  # strong refs: gpiozero keeps weak ones
-        self._devices: dict[str, DigitalOutputDevice] = {}
+        self._devices: dict[str, FirmwareOutput] = {}
+        self._claims: dict[str, Claim] = {}  # strong refs: the factory keeps weak ones
 
     def add_input(
         self, name: str, pin: int, active_high: bool, pull: Pull, on_edge: EdgeCallback
     ) -> None:
-        p = self.factory.pin(pin)
-        p.function = "input"
-        p.pull = _PULLS[pull]
-        p.edges = "both"
+        claim = Claim(name, pin)
+        self.factory.reserve_pins(claim, pin)  # GPIOPinInUse if a device holds it
+        try:
+            p = self.factory.pin(pin)
+            p.function = "input"
+            p.pull = _PULLS[pull]
+            p.edges = "both"
+        except BaseException:
+            self.factory.release_pins(claim, pin)
+            raise
+        self._claims[name] = claim
         clock, factory = self.clock, self.factory
 
         def handler(ticks: Any, state: bool) -> None:
@@ -108,11 +160,16 @@ class GpiozeroGpio(Gpio):
         pin, active_high = self._inputs[name]
         return bool(pin.state) == active_high
 
-    def pin_of(self, name: str) -> Any:
-        return self._inputs[name][0]
+    def pin(self, name: str) -> Any:
+        """The gpiozero pin behind input ``name`` (inputs exist from the firmware's boot)."""
+        try:
+            return self._inputs[name][0]
+        except KeyError:
+            known = ", ".join(sorted(self._inputs)) or "none yet: inputs are watched from boot()"
+            raise KeyError(f"no input {name!r} (inputs: {known})") from None
 
     def _add_output(self, name: str, pin: int) -> None:
-        self._devices[name] = DigitalOutputDevice(pin, pin_factory=self.factory)
+        self._devices[name] = FirmwareOutput(name, pin, self.factory)
 
     def _set_output(self, name: str, on: bool) -> None:
         device = self._devices[name]
@@ -122,8 +179,11 @@ class GpiozeroGpio(Gpio):
         for pin, _ in self._inputs.values():
             pin.when_changed = None
             pin.close()
+        for claim in self._claims.values():
+            self.factory.release_pins(claim, claim.pin)
         for device in self._devices.values():
             device.close()
         self._inputs.clear()
         self._handlers.clear()
+        self._claims.clear()
         self._devices.clear()
