@@ -49,6 +49,10 @@ class RunReport:
                 {
                     "path": str(self.storage / m["recording_id"]),
                     **{k: m[k] for k in SUMMARY_FIELDS},
+                    # Every missing frame, the camera's gaps too: "dropped" counts
+                    # only what the firmware dropped, and a camera that went dark
+                    # for 45 frames must not read as a recording without a hole.
+                    "lost_frames": sum(g["frames"] for g in m["gaps"]),
                     "markers": len(m["markers"]),
                 }
                 for m in self.recordings

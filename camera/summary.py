@@ -1,15 +1,9 @@
-"""Human output: the run summary table, a progress bar, and recording descriptions."""
+"""Human output: the run summary table and a progress bar (inspect: camera.inspection)."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
 from typing import Any, TextIO
-
-from camera.evidence.journal import read_journal_lines
-from camera.evidence.records import JOURNAL, MANIFEST, Head
 
 
 class ProgressBar:
@@ -65,13 +59,15 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
                 f"{r['pre_event_seconds']:.2f} s",
                 str(r["frames"]),
                 str(r["dropped_frames"]),
+                str(r["lost_frames"]),
                 str(r["markers"]),
                 f"{r['stop']['reason']} @ {r['stop']['time']:.3f}",
                 r["path"],
             ]
             for i, r in enumerate(recs)
         ]
-        header = ["#", "trigger", "pre-event", "frames", "dropped", "markers", "stop", "path"]
+        header = ["#", "trigger", "pre-event", "frames", "dropped", "lost", "markers"]
+        header += ["stop", "path"]
         print(_table(rows, header), file=stream)
     if summary.get("interrupted"):
         what = "s simulated" if summary["scenario"] is not None else "s"
@@ -84,44 +80,3 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
     for e in summary["expectations"]:
         mark = "PASS" if e["ok"] else "FAIL"
         print(f"{mark}  expect {e['name']} = {e['expected']!r}: got {e['actual']!r}", file=stream)
-
-
-def describe_interrupted(directory: Path) -> dict[str, Any]:
-    """A recording that never got its manifest: what its journal's head says, and what to do."""
-    heads = read_journal_lines(directory / JOURNAL).of_type(Head)
-    lines = [f"{directory}: interrupted (a journal but no manifest: power lost or killed)"]
-    if heads:
-        trigger = heads[0].trigger
-        lines.append(
-            f"  started by {trigger.source} at {trigger.wall_time} (device {trigger.time:.3f} s)"
-        )
-    else:
-        lines.append("  its journal has no readable head record")
-    lines.append(f"  run `bodycam recover {directory}` to rebuild its manifest from the journal")
-    return {"path": str(directory), "manifest": None, "interrupted": True, "text": "\n".join(lines)}
-
-
-def describe_recording(directory: Path) -> dict[str, Any]:
-    """One recording in human terms, from its manifest (or what is missing)."""
-    if not os.path.lexists(directory / MANIFEST) and os.path.lexists(directory / JOURNAL):
-        return describe_interrupted(directory)
-    try:
-        m = json.loads((directory / MANIFEST).read_text())
-        duration = m["end_time"] - m["start_time"] + 1 / m["fps"]
-        text = (
-            f"{m['recording_id']}\n"
-            f"  {m['codec']} {m['width']}x{m['height']} @ {m['fps']} fps, "
-            f"{duration:.1f} s, {m['frames']} frames in {len(m['segments'])} segments, "
-            f"{sum(s['bytes'] for s in m['segments']) / 1e6:.1f} MB\n"
-            f"  started by {m['trigger']['source']} at {m['trigger']['wall_time']} "
-            f"(device {m['trigger']['time']:.3f} s) with {m['pre_event_seconds']:.2f} s pre-event\n"
-            f"  stopped by {m['stop']['reason']} at device {m['stop']['time']:.3f} s; "
-            f"{len(m['markers'])} markers, {m['dropped_frames']} dropped frames"
-        )
-        return {"path": str(directory), "manifest": m, "text": text}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return {
-            "path": str(directory),
-            "manifest": None,
-            "text": f"{directory}: unreadable ({exc})",
-        }

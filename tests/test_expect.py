@@ -42,6 +42,7 @@ def recording(
         "frames": frames,
         "dropped_frames": dropped,
         "markers": [{"source": "button", "time": 11.0 + i} for i in range(markers)],
+        "gaps": [],
         "stop": {"reason": stop, "time": 20.0},
     }
 
