@@ -1,13 +1,24 @@
-"""The serial console: a line protocol for bench rigs and for scripting a device.
+"""The serial console: a line protocol for bench rigs, scripts and a person at a terminal.
 
-Commands (one per line; case-insensitive; words split on any whitespace)::
+The protocol (every command, reply, ``ERR``, the ``EVT`` format, the timing,
+an example session) is written down for users in the README, section
+"Serial console"; this is its summary. One command per line, words split on
+whitespace, command names case-insensitive::
 
+    HELP [<command>]    -> INFO lines, then OK | ERR HELP: ...
     VERSION             -> OK bodycam <version>
-    STATUS              -> OK state=<state> time=<now> frames=<captured> recording=<id or ->
-    TRIGGER [<detail>]  -> OK | ERR refused  (starts a recording; while recording, a marker)
-    STOP                -> OK | ERR not recording   (stop reason "console")
-    MARK                -> OK | ERR not recording   (a marker, source "console")
+    STATUS              -> OK state=<state> time=<now> frames=<captured> recording=<id or -> ...
+    TRIGGER [<detail>]  -> OK | ERR TRIGGER: ...  (starts a recording; while recording, a marker)
+    STOP                -> OK | ERR STOP: not recording   (stop reason "console")
+    MARK                -> OK | ERR MARK: not recording   (a marker, source "console")
     EVENTS ON|OFF       -> OK   (asynchronous EVT lines; off when the console starts)
+    ECHO ON|OFF         -> OK   (echo and visible line editing; ``[console] echo`` at start)
+
+Every command gets exactly one final line, ``OK ...`` or ``ERR ...``, and
+only ``HELP`` sends ``INFO`` lines before it: a client reads until the first
+line that starts with ``OK`` or ``ERR``. Every ``ERR`` names the command (or
+the line's fault: ``unknown command``, ``line too long``, ``not printable
+ascii``) and what was expected, and changes nothing.
 
 A TRIGGER is recorded as what it is: source ``console``, never as the input it
 may stand in for. Its optional argument, one of :data:`TRIGGER_DETAILS`
@@ -16,12 +27,13 @@ may stand in for. Its optional argument, one of :data:`TRIGGER_DETAILS`
 same in a marker), so a bench that simulates a holster draw cannot make a
 recording look like a real draw, and a typo cannot invent a trigger source.
 
-Anything else gets exactly one ``ERR <reason>`` line and changes nothing.
 Lines the device sends end in CR LF; lines it reads may end in CR, LF or CR
-LF (a terminal sends CR alone); blank lines are ignored. With events on, the
+LF, and are edited as a terminal would (:mod:`camera.console_lines`:
+backspace, Ctrl-C and Ctrl-U; blank lines are ignored). With events on, the
 firmware's log is echoed as ``EVT <device time> <kind> key=value ...`` (see
 :func:`format_event`); the reply to a command always comes before the EVT
-lines the command caused, other EVT lines may come between any two lines.
+lines the command caused, other EVT lines may come between any two lines
+(never inside a multi-line reply).
 
 A command's device time (a TRIGGER's trigger time, a STOP's stop time) is the
 moment its line arrived, stamped by the reader like a pin interrupt stamps an
@@ -32,29 +44,32 @@ Why it is built this way: the console must never disturb recording. Nothing
 here touches the firmware from another thread: a reader thread only cuts bytes
 into lines (bounded, so garbage cannot grow memory) and posts each to the loop
 with ``clock.call_soon_threadsafe``, where commands run between frames like
-any other event. And the loop never waits on the port: replies and events go
-into a bounded outbox that a writer thread drains, so a client that stops
-reading (or a UART held by flow control) costs dropped console lines, never a
-dropped frame.
+any other event; STATUS reads the ring, the recorder and the storage there
+too. And the loop never waits on the port: replies, events and echo go into
+a bounded outbox that a writer thread drains, so a client that stops reading
+(or a UART held by flow control) costs dropped console lines, never a
+dropped frame. Echo is queued by the reader itself, as bytes arrive, ahead
+of the line it belongs to, so a person sees the Enter before the reply.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import camera
+from camera.console_lines import Echo, LineSplitter
 from camera.firmware import Firmware
 from camera.state import State
 from hal.serial import Port
 
-__all__ = ["Console", "LineSplitter", "format_event", "format_value"]
+__all__ = ["COMMANDS", "Console", "LineSplitter", "format_event", "format_value", "parse_event"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +77,7 @@ SOURCE = "console"  # the trigger and marker source of everything the console st
 #: What a console TRIGGER may say it stands for (the manifest's ``detail``).
 TRIGGER_DETAILS = ("bench", "button", "holster", "remote", "test")
 TRIGGER_EXPECTED = f"no argument or one of {', '.join(TRIGGER_DETAILS)}"
+DETAILS_OR = f"{', '.join(TRIGGER_DETAILS[:-1])} or {TRIGGER_DETAILS[-1]}"
 #: Bytes a command line may hold: printable ASCII and tab.
 PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t"
 #: Characters sent as they are in an EVT value; everything else is %XX-escaped
@@ -71,14 +87,85 @@ SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '%"\\')
 EVENT_KINDS = frozenset({"start", "stop", "marker", "error", "refused", "durable", "saved"})
 #: Fields holding device times, sent with microsecond resolution for bench latencies.
 TIME_FIELDS = frozenset({"at", "time"})
-USAGE = {
-    "VERSION": "VERSION",
-    "STATUS": "STATUS",
-    "TRIGGER": "TRIGGER [<detail>]",
-    "STOP": "STOP",
-    "MARK": "MARK",
-    "EVENTS": "EVENTS ON|OFF",
+
+
+@dataclass(frozen=True)
+class Command:
+    """What HELP says about a command: its usage, one line, and the detail for HELP <command>."""
+
+    usage: str
+    summary: str
+    detail: tuple[str, ...]
+
+
+#: Every command, in the order HELP lists them.
+COMMANDS: dict[str, Command] = {
+    "HELP": Command(
+        "HELP [<command>]",
+        "list the commands, or explain one",
+        (
+            "Lists every command, or shows one command's usage, meaning and replies.",
+            "Replies: INFO lines, then OK. Only HELP sends INFO lines.",
+        ),
+    ),
+    "VERSION": Command(
+        "VERSION",
+        "the firmware version",
+        ("Replies: OK bodycam <version>.",),
+    ),
+    "STATUS": Command(
+        "STATUS",
+        "state, ring, pre-event, storage, last trigger, uptime",
+        (
+            "Replies OK and key=value pairs (- when there is none):",
+            "state time frames recording ring_seconds ring_bytes ring_capacity",
+            "pre_event storage_free last_trigger last_trigger_source uptime.",
+            "pre_event: the seconds of pre-event a TRIGGER now would record.",
+        ),
+    ),
+    "TRIGGER": Command(
+        "TRIGGER [<detail>]",
+        "start a recording; while recording, add a marker",
+        (
+            "Starts a recording, its pre-event counted back from when the line",
+            "arrived; while one runs, adds a marker to it instead.",
+            f"<detail>: {DETAILS_OR}, kept as detail.",
+            "Replies: OK, or ERR TRIGGER: not ready | refused (<why>).",
+        ),
+    ),
+    "STOP": Command(
+        "STOP",
+        "stop the recording in progress (reason console)",
+        ("Replies: OK, or ERR STOP: not recording | not ready.",),
+    ),
+    "MARK": Command(
+        "MARK",
+        "add a marker to the recording in progress",
+        ("Replies: OK, or ERR MARK: not recording | not ready.",),
+    ),
+    "EVENTS": Command(
+        "EVENTS ON|OFF",
+        "send the firmware's events as EVT lines, or stop",
+        (
+            "With events on, EVT <time> <kind> key=value ... lines follow what happens:",
+            "start, stop, marker, transition, durable, saved, refused, error.",
+            "Replies: OK. Off when the console starts.",
+        ),
+    ),
+    "ECHO": Command(
+        "ECHO ON|OFF",
+        "echo what is typed, for a person at a terminal",
+        (
+            "With echo on, typed characters, backspace and Enter are shown as typed.",
+            "Backspace, Ctrl-C and Ctrl-U edit the line whether echo is on or off.",
+            "Replies: OK. Starts as [console] echo in the config (off by default).",
+        ),
+    ),
 }
+USAGE = {name: command.usage for name, command in COMMANDS.items()}
+USAGE_HELP = f"usage: {USAGE['HELP']}"
+#: A reply: one final OK/ERR line, or INFO lines ending with one.
+Reply = str | list[str]
 
 
 def format_value(key: str, value: Any) -> str:
@@ -149,47 +236,24 @@ def parse_event(line: str) -> dict[str, Any] | None:
     return entry
 
 
-TERMINATOR = re.compile(rb"[\r\n]")
-
-
 def _clip(text: str, limit: int = 32) -> str:
     """``text`` short enough to quote back in a one-line reply."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class LineSplitter:
-    """Cuts a byte stream into lines in bounded memory, however the bytes are chunked.
+def _got(args: list[str]) -> str:
+    """What a command was given, for an ERR: nothing, 'word', or N arguments."""
+    if not args:
+        return "nothing"
+    return repr(_clip(args[0])) if len(args) == 1 else f"{len(args)} arguments"
 
-    CR, LF and CR LF all end a line. Blank lines (whitespace only) are dropped.
-    A line longer than ``max_line`` bytes gives one ``None`` as soon as it
-    passes the limit, and the rest of it, up to its terminator, is discarded:
-    so garbage without newlines costs one ERR and at most ``max_line`` bytes.
-    """
 
-    def __init__(self, max_line: int) -> None:
-        self.max_line = max_line
-        self._buf = bytearray()
-        self._discarding = False
-
-    def feed(self, data: bytes) -> list[bytes | None]:
-        """The lines ``data`` completes, in order; ``None`` for each over-long one."""
-        out: list[bytes | None] = []
-        pieces = TERMINATOR.split(data)
-        for i, piece in enumerate(pieces):
-            if not self._discarding:
-                if len(self._buf) + len(piece) > self.max_line:
-                    self._discarding = True
-                    self._buf.clear()
-                    out.append(None)
-                else:
-                    self._buf += piece
-            if i == len(pieces) - 1:
-                break  # the unterminated rest waits for more bytes
-            if not self._discarding and self._buf.strip():
-                out.append(bytes(self._buf))
-            self._buf.clear()
-            self._discarding = False
-        return out
+def _unprintable(raw: bytes) -> str | None:
+    """The ERR for the first byte of ``raw`` a command may not hold, or None."""
+    if not raw.translate(None, PRINTABLE):
+        return None
+    column = next(i for i, byte in enumerate(raw) if byte not in PRINTABLE)
+    return f"ERR not printable ascii (byte 0x{raw[column]:02x} at column {column + 1})"
 
 
 class Console:
@@ -197,8 +261,9 @@ class Console:
 
     ``max_line`` bounds a command line in bytes (terminator excluded);
     ``max_pending`` bounds both the lines waiting for the loop and the lines
-    waiting for the port. Call :meth:`start` once, :meth:`close` once done
-    (from any thread but the loop's, since it joins the threads).
+    waiting for the port. ``echo`` is the ECHO setting to start with (None:
+    the config's ``[console] echo``). Call :meth:`start` once, :meth:`close`
+    once done (from any thread but the loop's, since it joins the threads).
     """
 
     def __init__(
@@ -208,6 +273,7 @@ class Console:
         *,
         max_line: int = 256,
         max_pending: int = 256,
+        echo: bool | None = None,
     ) -> None:
         if max_line < 1 or max_pending < 1:
             raise ValueError("max_line and max_pending must be positive")
@@ -216,8 +282,11 @@ class Console:
         self.port = port
         self.max_line = max_line
         self.events_on = False  # loop thread only
+        #: Set on the loop (ECHO), read by the reader: a line typed in the same
+        #: instant as ECHO ON may still arrive unechoed, nothing worse.
+        self.echo = firmware.config.console.echo if echo is None else echo
         self._held: list[str] | None = None  # loop thread: EVT lines held back for a reply
-        self.dropped_lines = 0  # replies/events lost because the client did not read
+        self.dropped_lines = 0  # replies/events/echo lost because the client did not read
         self.failed: BaseException | None = None  # the port error that ended the console
         self._closing = threading.Event()
         self._outbox: deque[bytes] = deque()
@@ -227,14 +296,17 @@ class Console:
         # slot, so a flood backs up into the port's buffers, not the loop's queue.
         self._slots = threading.Semaphore(max_pending)
         self._threads: list[threading.Thread] = []
-        self._handlers: dict[str, Callable[[list[str], float], str]] = {
+        self._handlers: dict[str, Callable[[list[str], float], Reply]] = {
+            "HELP": self._help,
             "VERSION": self._version,
             "STATUS": self._status,
             "TRIGGER": self._trigger,
             "STOP": self._stop,
             "MARK": self._mark,
             "EVENTS": self._events,
+            "ECHO": self._echo,
         }
+        assert self._handlers.keys() == COMMANDS.keys()
 
     # -- life cycle ------------------------------------------------------------
     def start(self) -> None:
@@ -295,14 +367,17 @@ class Console:
     # -- reader thread -----------------------------------------------------------
     def _read_loop(self) -> None:
         splitter = LineSplitter(self.max_line)
+        too_long = f"ERR line too long (max {self.max_line} bytes)"
         try:
             while not self._closing.is_set():
                 data = self.port.read(self.port.in_waiting or 1)
-                for line in splitter.feed(data):  # b"" on a read timeout: nothing
-                    if line is None:
-                        self._post(lambda t: self._send("ERR line too long"))
+                for item in splitter.feed(data, self.echo):  # b"" on a read timeout: nothing
+                    if isinstance(item, Echo):
+                        self._queue([item.data])  # ahead of the line it belongs to
+                    elif item is None:
+                        self._post(lambda t: self._send(too_long))
                     else:
-                        self._post(lambda t, line=line: self._on_line(line, t))
+                        self._post(lambda t, line=item: self._on_line(line, t))
         except Exception as exc:
             self._fail(exc, "reader")
 
@@ -341,19 +416,26 @@ class Console:
         except Exception as exc:
             self._fail(exc, "writer")
 
-    def _send(self, line: str) -> None:
-        """Queue one line for the port (loop thread); drop it if the client lags."""
-        data = line.encode("ascii", "replace") + b"\r\n"
+    def _queue(self, pieces: list[bytes]) -> None:
+        """Queue ``pieces`` for the port, all or none (any thread); dropped if the client lags.
+
+        All or none, so a multi-line reply never reaches the client without
+        its final OK, nor an OK without the INFO lines before it.
+        """
         with self._out_cond:
             if self._closing.is_set():
                 return
-            if len(self._outbox) >= self._max_outbox:
+            if len(self._outbox) + len(pieces) > self._max_outbox:
                 if self.dropped_lines == 0 or self.dropped_lines % 1000 == 0:
                     log.warning("console: client not reading, %d lines dropped", self.dropped_lines)
-                self.dropped_lines += 1
+                self.dropped_lines += len(pieces)
                 return
-            self._outbox.append(data)
+            self._outbox.extend(pieces)
             self._out_cond.notify()
+
+    def _send(self, *lines: str) -> None:
+        """Queue reply or EVT lines (loop thread), CR LF after each."""
+        self._queue([line.encode("ascii", "replace") + b"\r\n" for line in lines])
 
     # -- loop thread: events ---------------------------------------------------------
     def _on_event(self, entry: dict[str, Any]) -> None:
@@ -374,15 +456,16 @@ class Console:
 
     # -- loop thread: commands -------------------------------------------------------
     def _on_line(self, raw: bytes, t: float) -> None:
-        if raw.translate(None, PRINTABLE):
-            self._send("ERR not printable ascii")
+        bad = _unprintable(raw)
+        if bad is not None:
+            self._send(bad)
             return
         words = raw.decode("ascii").split()
         if not words:
             return
         handler = self._handlers.get(words[0].upper())
         if handler is None:
-            self._send("ERR unknown command")
+            self._send(f'ERR unknown command "{_clip(words[0])}": HELP lists the commands')
             return
         # The reply goes first, then the events the command caused (a client
         # reads up to OK/ERR and then follows the EVT lines).
@@ -391,63 +474,118 @@ class Console:
             reply = handler(words[1:], t)
         finally:
             held, self._held = self._held, None
-        self._send(reply)
+        self._send(*([reply] if isinstance(reply, str) else reply))
         for line in held:
             self._send(line)
 
     def _ready(self) -> bool:
         return self.firmware.state in (State.BUFFERING, State.RECORDING)
 
-    def _usage(self, command: str) -> str:
-        return f"ERR usage: {USAGE[command]}"
+    def _not_ready(self, command: str) -> str:
+        return f"ERR {command}: not ready (state {self.firmware.state.value})"
 
-    def _version(self, args: list[str], t: float) -> str:
-        return self._usage("VERSION") if args else f"OK bodycam {camera.__version__}"
+    def _no_args(self, command: str) -> str:
+        return f"ERR {command}: takes no arguments (usage: {USAGE[command]})"
 
-    def _status(self, args: list[str], t: float) -> str:
+    def _help(self, args: list[str], t: float) -> Reply:
+        if len(args) > 1:
+            return f"ERR HELP: expected one command name at most, got {_got(args)} ({USAGE_HELP})"
+        if not args:
+            width = max(len(c.usage) for c in COMMANDS.values())
+            lines = [f"INFO {c.usage.ljust(width)}  {c.summary}" for c in COMMANDS.values()]
+            return [*lines, "OK"]
+        command = COMMANDS.get(args[0].upper())
+        if command is None:
+            names = ", ".join(COMMANDS)
+            return f'ERR HELP: no command "{_clip(args[0])}" (commands: {names})'
+        return [f"INFO {command.usage}", *(f"INFO {line}" for line in command.detail), "OK"]
+
+    def _version(self, args: list[str], t: float) -> Reply:
+        return self._no_args("VERSION") if args else f"OK bodycam {camera.__version__}"
+
+    def _status(self, args: list[str], t: float) -> Reply:
         if args:
-            return self._usage("STATUS")
+            return self._no_args("STATUS")
         fw = self.firmware
+        now = self.clock.now()
         rec = fw.recorder.recording
-        return (
-            f"OK state={fw.state.value} time={self.clock.now():.6f}"
-            f" frames={fw.capture.frames_captured}"
-            f" recording={format_value('recording', rec.id if rec else None)}"
-        )
+        ring = fw.ring
+        # What a TRIGGER now would record: from the keyframe at or before
+        # now - pre_event (or the oldest held frame), as Recorder.start picks it.
+        start = ring.start_time(now - fw.recorder.pre_event)
+        pre_event = 0.0 if start is None else max(0.0, now - start)
+        try:
+            free: int | None = fw.hal.storage.free_bytes()
+        except OSError:  # a card pulled out: STATUS still answers
+            free = None
+        last = fw.last_trigger
+        booted = fw.booted_at
+        fields = {
+            "state": fw.state.value,
+            "time": f"{now:.6f}",
+            "frames": fw.capture.frames_captured,
+            "recording": rec.id if rec else None,
+            "ring_seconds": f"{ring.coverage:.3f}",
+            "ring_bytes": ring.bytes_used,
+            "ring_capacity": ring.capacity_bytes,
+            "pre_event": f"{pre_event:.3f}",
+            "storage_free": free,
+            "last_trigger": None if last is None else f"{last[0]:.6f}",
+            "last_trigger_source": None if last is None else last[1],
+            "uptime": None if booted is None else f"{now - booted:.3f}",
+        }
+        return "OK " + " ".join(f"{k}={format_value(k, v)}" for k, v in fields.items())
 
-    def _trigger(self, args: list[str], t: float) -> str:
+    def _trigger(self, args: list[str], t: float) -> Reply:
         detail = args[0].lower() if len(args) == 1 else None
         if len(args) > 1 or (detail is not None and detail not in TRIGGER_DETAILS):
-            got = f"{len(args)} arguments" if len(args) > 1 else repr(_clip(args[0]))
-            return f"ERR TRIGGER: expected {TRIGGER_EXPECTED}, got {got}"
+            return f"ERR TRIGGER: expected {TRIGGER_EXPECTED}, got {_got(args)}"
         if not self._ready():
-            return "ERR not ready"
+            return self._not_ready("TRIGGER")
         self.firmware.trigger(SOURCE, t, detail)
         # Started, or marked the recording in progress; not active means refused.
-        return "OK" if self.firmware.recorder.active else "ERR refused"
+        if self.firmware.recorder.active:
+            return "OK"
+        last = self.firmware.events[-1] if self.firmware.events else {}
+        why = last.get("reason") if last.get("kind") == "refused" else None
+        return f"ERR TRIGGER: refused ({why or 'see the log'})"
 
-    def _stop(self, args: list[str], t: float) -> str:
+    def _stop(self, args: list[str], t: float) -> Reply:
         if args:
-            return self._usage("STOP")
+            return self._no_args("STOP")
         if not self._ready():
-            return "ERR not ready"
+            return self._not_ready("STOP")
         if not self.firmware.recorder.active:
-            return "ERR not recording"
+            return "ERR STOP: not recording"
         self.firmware.stop_recording("console", t)
         return "OK"
 
-    def _mark(self, args: list[str], t: float) -> str:
+    def _mark(self, args: list[str], t: float) -> Reply:
         if args:
-            return self._usage("MARK")
+            return self._no_args("MARK")
         if not self._ready():
-            return "ERR not ready"
+            return self._not_ready("MARK")
         if not self.firmware.recorder.active:
-            return "ERR not recording"
+            return "ERR MARK: not recording"
         self.firmware.trigger(SOURCE, t)  # while recording: a marker
         return "OK"
 
-    def _events(self, args: list[str], t: float) -> str:
-        if len(args) != 1 or args[0].upper() not in ("ON", "OFF"):
-            return self._usage("EVENTS")
-        self.events_on = args[0].upper() == "ON"
+    def _on_off(self, command: str, args: list[str]) -> bool | str:
+        """ON -> True, OFF -> False, anything else the ERR that says so."""
+        if len(args) == 1 and args[0].upper() in ("ON", "OFF"):
+            return args[0].upper() == "ON"
+        return f"ERR {command}: expected ON or OFF, got {_got(args)} (usage: {USAGE[command]})"
+
+    def _events(self, args: list[str], t: float) -> Reply:
+        on = self._on_off("EVENTS", args)
+        if isinstance(on, str):
+            return on
+        self.events_on = on
+        return "OK"
+
+    def _echo(self, args: list[str], t: float) -> Reply:
+        on = self._on_off("ECHO", args)
+        if isinstance(on, str):
+            return on
+        self.echo = on
         return "OK"

@@ -80,6 +80,11 @@ class Firmware:
         #: recognised, or the console command run): a hold only stops it if its
         #: press began at or after this (SPEC 5).
         self.recording_since = -math.inf
+        #: (device time, source) of the latest trigger, started, marked or
+        #: refused alike; the console's STATUS shows it.
+        self.last_trigger: tuple[float, str] | None = None
+        #: Device time boot() began at: the console's uptime counts from it.
+        self.booted_at: float | None = None
         # The ring keeps the recognition delay beyond pre_event, so the keyframe at
         # or before ``T - pre_event`` is still held when the gesture is recognised.
         retain = ring_retention(config)  # the same figure the config's arena check uses
@@ -102,7 +107,7 @@ class Firmware:
             encoder = SigningEncoder(encoder, signer, self._wall_us)
             sealer = Sealer(key, product)
         self.encoder = encoder
-        overlay = Overlay(config.device.id, v.height) if v.overlay else None
+        overlay = Overlay(config.device.id, (v.width, v.height)) if v.overlay else None
         self.capture = Capture(
             self.clock,
             hal.sensor,
@@ -166,6 +171,7 @@ class Firmware:
 
     # -- life cycle ----------------------------------------------------------
     def boot(self) -> None:
+        self.booted_at = self.clock.now()
         # Held until shutdown (or until the process dies): a second firmware or
         # ``bodycam recover`` on this card is refused instead of corrupting it.
         self.hal.storage.lock()
@@ -298,6 +304,7 @@ class Firmware:
         ``detail`` qualifies ``source`` in the manifest (a console trigger says
         what it stands for) without pretending to be that source.
         """
+        self.last_trigger = (t, source)
         extra = {} if detail is None else {"detail": detail}
         if self.recorder.active:
             self.recorder.mark(source, t, detail)

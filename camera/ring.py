@@ -223,22 +223,37 @@ class RingBuffer:
 
     # ----------------------------------------------------------------- query
 
+    def _start_seq(self, t: float) -> int | None:
+        """Sequence number of the frame :meth:`frames_from` (``t``) starts at; None if empty."""
+        if math.isnan(t):
+            raise ValueError("frames_from: t is NaN")
+        if self._next == self._first:
+            return None
+        n = self.max_frames
+        kseqs = self._kseq[np.arange(self._kfirst, self._knext) % n]
+        ktimes = self._time[kseqs % n]
+        i = int(np.searchsorted(ktimes, t, side="right")) - 1
+        return int(kseqs[i]) if i >= 0 else self._first
+
+    def start_time(self, t: float) -> float | None:
+        """Capture time of the frame :meth:`frames_from` (``t``) would start at; None if empty.
+
+        What a trigger now would get as pre-event, without copying the arena:
+        the console's STATUS asks for it whenever a person presses Enter.
+        """
+        start = self._start_seq(t)
+        return None if start is None else float(self._time[start % self.max_frames])
+
     def frames_from(self, t: float) -> list[EncodedFrame]:
         """Copies of the frames from the latest held keyframe at or before ``t`` on.
 
         If ``t`` is before the oldest held frame, start at the oldest (a keyframe).
         The data are copied out of the arena, so later appends cannot change them.
         """
-        if math.isnan(t):
-            raise ValueError("frames_from: t is NaN")
-        count = self._next - self._first
-        if count == 0:
+        start = self._start_seq(t)
+        if start is None:
             return []
         n = self.max_frames
-        kseqs = self._kseq[np.arange(self._kfirst, self._knext) % n]
-        ktimes = self._time[kseqs % n]
-        i = int(np.searchsorted(ktimes, t, side="right")) - 1
-        start = int(kseqs[i]) if i >= 0 else self._first
         slots = np.arange(start, self._next) % n
         arena, seals = self.arena, self._seal
         return [

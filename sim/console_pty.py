@@ -125,11 +125,14 @@ class PtyMasterPort:
             raise serial.PortNotOpenError()
 
 
-def open_pty_console(firmware: Firmware, *, max_line: int = 256) -> tuple[Console, str]:
+def open_pty_console(
+    firmware: Firmware, *, max_line: int = 256, echo: bool | None = None
+) -> tuple[Console, str]:
     """Serve ``firmware``'s console on a new pty pair; returns (started console, slave path).
 
-    Open the path with ``serial.Serial(path)`` on the client side; close the
-    console (which closes the pair) when done.
+    Open the path with ``serial.Serial(path)`` on the client side (or
+    ``picocom``); close the console (which closes the pair) when done.
+    ``echo`` as :class:`~camera.console.Console` takes it (None: the config's).
     """
     master, slave = os.openpty()
     try:
@@ -140,6 +143,6 @@ def open_pty_console(firmware: Firmware, *, max_line: int = 256) -> tuple[Consol
         os.close(master)
         os.close(slave)
         raise
-    console = Console(firmware, port, max_line=max_line)
+    console = Console(firmware, port, max_line=max_line, echo=echo)
     console.start()
     return console, path

@@ -7,7 +7,6 @@ sleeps: every wait is a readline with a timeout, bounded in lines.
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 import time
@@ -22,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import camera
-from camera.console import TRIGGER_EXPECTED, Console, LineSplitter, format_event
+from camera.console import COMMANDS, TRIGGER_EXPECTED, Console, format_event
 from camera.errors import BackendError
 from camera.evidence.verify import verify_recording
 from camera.report import RunReport
@@ -77,16 +76,35 @@ class Rig:
             before.append(line)
         raise AssertionError(f"no matching line in {limit} lines: {before[-5:]}")
 
-    def command(self, line: str | bytes) -> str:
-        """Send a command and return its OK/ERR reply; EVT lines go to the backlog."""
+    def reply(self, line: str | bytes) -> list[str]:
+        """Send a command; its INFO lines and final OK/ERR line (EVT lines go to the backlog).
+
+        Read as a script would: up to the first line starting with OK or ERR.
+        """
         self.send(line)
+        got: list[str] = []
         for _ in range(50):
-            got = self.read_line()
-            if got.startswith(("OK", "ERR")):
+            got.append(self.read_line())
+            if got[-1].startswith(("OK", "ERR")):
                 return got
-            assert got.startswith("EVT "), got
-            self.backlog.append(got)
-        raise AssertionError("no reply")
+            if got[-1].startswith("EVT "):
+                self.backlog.append(got.pop())
+            else:
+                assert got[-1].startswith("INFO "), got
+        raise AssertionError(f"no reply: {got}")
+
+    def command(self, line: str | bytes) -> str:
+        """Send a single-line command and return its OK/ERR reply."""
+        *info, final = self.reply(line)
+        assert info == [], info
+        return final
+
+    def raw(self, data: bytes, until: bytes) -> bytes:
+        """Send bytes; everything the device sent back up to and including ``until``."""
+        self.client.write(data)
+        got = self.client.read_until(until)
+        assert got.endswith(until), f"{until!r} not seen within the timeout: {got!r}"
+        return got
 
     def event(self, kind: str, **want: str) -> dict[str, str]:
         """Fields of the next EVT line of ``kind`` whose fields include ``want``."""
@@ -107,9 +125,13 @@ class Rig:
         return fields(reply)
 
     def reset(self) -> None:
-        """Back to buffering with events off, whatever the previous test left."""
+        """Back to buffering with events and echo off, whatever the previous test left."""
+        # Whatever a failed test left: a half-typed line, echo on, unread lines.
+        self.client.reset_input_buffer()
+        self.send(b"\x03ECHO OFF\r\n")
+        self.until(lambda line: line == "OK")
         assert self.command("EVENTS OFF") == "OK"
-        assert self.command("STOP") in ("OK", "ERR not recording")
+        assert self.command("STOP") in ("OK", "ERR STOP: not recording")
         self.backlog.clear()
 
     def post(self, callback: Callable[[], None]) -> None:
@@ -211,32 +233,6 @@ def test_event_lines() -> None:
     )
 
 
-# -- line splitting ---------------------------------------------------------------------
-
-stream = st.lists(
-    st.sampled_from([b"\r", b"\n", b"\r\n", b" ", b"\x00", b"\xff", b"ab", b"x" * 7]), max_size=60
-).map(b"".join)
-
-
-@settings(max_examples=200)
-@given(data=stream, cuts=st.lists(st.integers(min_value=0, max_value=500), max_size=8))
-def test_line_splitting_ignores_chunking_and_bounds_lines(data: bytes, cuts: list[int]) -> None:
-    whole = LineSplitter(16).feed(data)
-    splitter = LineSplitter(16)
-    chunked: list[bytes | None] = []
-    bounds = [0, *sorted(c for c in cuts if c < len(data)), len(data)]
-    for a, b in itertools.pairwise(bounds):
-        chunked += splitter.feed(data[a:b])
-    assert chunked == whole
-    assert all(line is None or (0 < len(line) <= 16 and line.strip()) for line in whole)
-    for line in whole:
-        assert line is None or (b"\r" not in line and b"\n" not in line)
-    # Each over-long line gives one None, and only over-long lines give one.
-    longest = [len(piece) for piece in re.split(rb"[\r\n]", data)[:-1] if len(piece) > 16]
-    tail = re.split(rb"[\r\n]", data)[-1]
-    assert whole.count(None) == len(longest) + (len(tail) > 16)
-
-
 # -- protocol ------------------------------------------------------------------------------
 
 
@@ -271,6 +267,8 @@ def test_trigger_mark_stop(rig: Rig) -> None:
     rig.event("durable", recording=rec_id)
     status = rig.status()
     assert (status["state"], status["recording"]) == ("recording", rec_id)
+    # The trigger's time is when its line arrived: the start's "at".
+    assert (status["last_trigger"], status["last_trigger_source"]) == (start["at"], "console")
 
     assert rig.command("mark") == "OK"
     assert "detail" not in rig.event("marker", source="console")
@@ -280,8 +278,8 @@ def test_trigger_mark_stop(rig: Rig) -> None:
     assert rig.command("STOP") == "OK"
     stop = rig.event("stop", reason="console")
     assert float(stop["at"]) >= float(start["at"])
-    assert rig.command("STOP") == "ERR not recording"
-    assert rig.command("MARK") == "ERR not recording"
+    assert rig.command("STOP") == "ERR STOP: not recording"
+    assert rig.command("MARK") == "ERR MARK: not recording"
     assert rig.status()["state"] == "buffering"
 
     assert rig.command("TRIGGER") == "OK"  # no argument: a plain console trigger
@@ -292,19 +290,28 @@ def test_trigger_mark_stop(rig: Rig) -> None:
 @pytest.mark.parametrize(
     ("line", "reply"),
     [
-        ("FOO", "ERR unknown command"),
-        ("VERSION 2", "ERR usage: VERSION"),
-        ("STATUS now", "ERR usage: STATUS"),
+        ("FOO", 'ERR unknown command "FOO": HELP lists the commands'),
+        ("VERSION 2", "ERR VERSION: takes no arguments (usage: VERSION)"),
+        ("STATUS now", "ERR STATUS: takes no arguments (usage: STATUS)"),
         ("TRIGGER nonsense", f"ERR TRIGGER: expected {TRIGGER_EXPECTED}, got 'nonsense'"),
         ("TRIGGER holster now", f"ERR TRIGGER: expected {TRIGGER_EXPECTED}, got 2 arguments"),
         ("TRIGGER hol$ter", f"ERR TRIGGER: expected {TRIGGER_EXPECTED}, got 'hol$ter'"),
         ("TRIGGER " + "x" * 40, f"ERR TRIGGER: expected {TRIGGER_EXPECTED}, got '{'x' * 29}...'"),
-        ("STOP please", "ERR usage: STOP"),
-        ("MARK here", "ERR usage: MARK"),
-        ("EVENTS", "ERR usage: EVENTS ON|OFF"),
-        ("EVENTS MAYBE", "ERR usage: EVENTS ON|OFF"),
-        (b"VERSION\x00\r\n", "ERR not printable ascii"),
-        (b"STATUS \xc3\xa9\r\n", "ERR not printable ascii"),
+        ("STOP please", "ERR STOP: takes no arguments (usage: STOP)"),
+        ("MARK here", "ERR MARK: takes no arguments (usage: MARK)"),
+        ("EVENTS", "ERR EVENTS: expected ON or OFF, got nothing (usage: EVENTS ON|OFF)"),
+        ("EVENTS MAYBE", "ERR EVENTS: expected ON or OFF, got 'MAYBE' (usage: EVENTS ON|OFF)"),
+        ("echo on off", "ERR ECHO: expected ON or OFF, got 2 arguments (usage: ECHO ON|OFF)"),
+        ("HELP FOO", f'ERR HELP: no command "FOO" (commands: {", ".join(COMMANDS)})'),
+        (
+            "HELP STOP MARK",
+            "ERR HELP: expected one command name at most, got 2 arguments"
+            " (usage: HELP [<command>])",
+        ),
+        ("x" * 40, f'ERR unknown command "{"x" * 29}...": HELP lists the commands'),
+        (b"VERSION\x00\r\n", "ERR not printable ascii (byte 0x00 at column 8)"),
+        (b"STATUS \xc3\xa9\r\n", "ERR not printable ascii (byte 0xc3 at column 8)"),
+        (b"\x1b[A\r", "ERR not printable ascii (byte 0x1b at column 1)"),  # an arrow key
     ],
 )
 def test_bad_commands_get_err_and_change_nothing(rig: Rig, line: str | bytes, reply: str) -> None:
@@ -329,11 +336,96 @@ def test_long_line_gives_one_err_then_recovers(rig: Rig) -> None:
     rig.send(b"\xff" * 5000)  # and one far longer, arriving in many reads
     rig.send(b"STOP" * 2000 + b"\r\nVERSION\r\n")
     assert [rig.read_line() for _ in range(3)] == [
-        "ERR line too long",
-        "ERR line too long",
+        f"ERR line too long (max {limit} bytes)",
+        f"ERR line too long (max {limit} bytes)",
         VERSION_OK,
     ]
     assert rig.command("VERSION") == VERSION_OK
+
+
+# -- for a person at a terminal ---------------------------------------------------------------
+
+
+def test_help_lists_every_command_and_each_one_exists(rig: Rig) -> None:
+    *info, final = rig.reply("HELP")
+    assert final == "OK"
+    assert len(info) == len(COMMANDS)
+    for line, (name, command) in zip(info, COMMANDS.items(), strict=True):
+        assert line.startswith(f"INFO {command.usage} ") and command.summary in line, line
+        assert len(line) <= 80, line  # fits a terminal without wrapping
+        # Listed means served: with arguments no command takes, an ERR naming it.
+        assert rig.command(f"{name.lower()} x y z").startswith(f"ERR {name}: "), name
+    # A script that reads each reply up to its OK/ERR stays in step, whatever HELP sends.
+    rig.send("help\r\nVERSION")
+    rig.until(lambda line: line.startswith(("OK", "ERR")))
+    assert rig.read_line() == VERSION_OK
+
+
+def test_the_readme_documents_every_command_and_shows_the_real_help(rig: Rig) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("\n## Serial console\n", 1)[1].split("\n## ", 1)[0]
+    for command in COMMANDS.values():
+        assert f"| `{command.usage.replace('|', chr(92) + '|')}` |" in section, command.usage
+    # The example session's HELP is what the console sends today.
+    example = section.split("\n    HELP\n", 1)[1].split("\n    OK\n", 1)[0]
+    assert [line.strip() for line in example.splitlines()] == rig.reply("HELP")[:-1]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_for_one_command(rig: Rig, name: str) -> None:
+    usage, *detail, final = rig.reply(f"Help {name.lower()}")
+    assert (usage, final) == (f"INFO {COMMANDS[name].usage}", "OK")
+    assert detail and all(line.startswith("INFO ") and len(line) <= 80 for line in detail)
+    assert any("Replies" in line for line in detail)  # what a script can expect back
+
+
+def test_echo_shows_what_is_typed_and_the_line_end_before_the_reply(rig: Rig) -> None:
+    assert rig.command("ECHO ON") == "OK"
+    ok = VERSION_OK.encode() + b"\r\n"
+    assert rig.raw(b"VERSION\r", ok) == b"VERSION\r\n" + ok  # picocom: CR for Enter
+    assert rig.raw(b"version\r\n", ok) == b"version\r\n" + ok  # miniterm: CR LF
+    assert rig.raw(b"\r", b"\r\n") == b"\r\n"  # Enter alone: a new line, no reply
+    assert rig.raw(b"FOO\r", b"commands\r\n") == (
+        b'FOO\r\nERR unknown command "FOO": HELP lists the commands\r\n'
+    )
+    # One reply per line: the LF of a CR LF neither echoes nor replies a second time.
+    assert rig.raw(b"ECHO OFF\r\n", b"OK\r\n") == b"ECHO OFF\r\nOK\r\n"
+    assert rig.raw(b"VERSION\r\n", ok) == ok  # echo off: exactly the script protocol
+
+
+def test_backspace_and_delete_edit_the_line(rig: Rig) -> None:
+    ok = VERSION_OK.encode() + b"\r\n"
+    assert rig.raw(b"VERX\x08SIOX\x7fN\r\n", ok) == ok  # always on, echo or not
+    assert rig.command("ECHO ON") == "OK"
+    assert rig.raw(b"\x08\x7fVERX\x08SION\r", ok) == b"VERX\b \bSION\r\n" + ok
+    # An arrow key's escape shows as ^[[A and backspaces away like anything else.
+    assert rig.raw(b"\x1b[A\x7f\x7f\x7fVERSION\r", ok) == (
+        b"^[[A" + b"\b \b" * 4 + b"VERSION\r\n" + ok
+    )
+
+
+@pytest.mark.parametrize(("key", "shown"), [(b"\x03", b"^C"), (b"\x15", b"^U")])
+def test_ctrl_c_and_ctrl_u_cancel_the_line(rig: Rig, key: bytes, shown: bytes) -> None:
+    ok = VERSION_OK.encode() + b"\r\n"
+    # No ERR for the cancelled line, and the next line is clean.
+    assert rig.raw(b"STOP now" + key + b"VERSION\r\n", ok) == ok
+    # An over-long line has had its ERR already; the key ends the discarding early.
+    err = f"ERR line too long (max {rig.console.max_line} bytes)\r\n".encode()
+    assert rig.raw(b"x" * 300 + key + b"VERSION\r", ok) == err + ok
+    assert rig.command("ECHO ON") == "OK"
+    assert rig.raw(b"TRIGGER hol" + key, shown + b"\r\n") == b"TRIGGER hol" + shown + b"\r\n"
+    assert rig.raw(b"VERSION\r", ok) == b"VERSION\r\n" + ok
+    assert rig.raw(b"ECHO OFF\r", b"OK\r\n") == b"ECHO OFF\r\nOK\r\n"
+    assert rig.status()["state"] == "buffering"  # the cancelled TRIGGER never ran
+
+
+def test_echo_of_an_over_long_line_ends_it_before_the_err(rig: Rig) -> None:
+    limit = rig.console.max_line
+    assert rig.command("ECHO ON") == "OK"
+    err = f"ERR line too long (max {limit} bytes)\r\n".encode()
+    assert rig.raw(b"V" * (limit + 10), err) == b"V" * limit + b"\r\n" + err
+    ok = VERSION_OK.encode() + b"\r\n"
+    assert rig.raw(b"\rVERSION\r", ok) == b"VERSION\r\n" + ok
 
 
 TOKENS = [
