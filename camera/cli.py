@@ -25,17 +25,50 @@ from hal.storage.lock import StorageBusy, StorageLockError
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 #: A run ended by a signal exits 128 + its number, as a shell reports it.
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+#: stdout closed by its reader (``| head``): what a shell reports for SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 class UsageError(InputError):
-    pass
+    """A command line argparse refused; ``prog`` is the (sub)command whose parser refused it."""
+
+    def __init__(self, message: str, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help, with the command list measured at the indent it is shown at.
+
+    argparse measures subcommand names two columns short, so ``provision``
+    wrapped onto a line of its own in ``bodycam --help``.
+    """
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        for sub in self._iter_indented_subactions(action):
+            width = len(self._format_action_invocation(sub)) + self._current_indent
+            self._action_max_length = max(self._action_max_length, width)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit code 2 through our path."""
+    """argparse, but usage errors are one line and exit code 2 through our path.
+
+    The message is raised, not printed: :func:`main` alone puts the
+    ``bodycam <command>:`` prefix in front of every error, argparse's or ours.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(message, prog=self.prog)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """As argparse's, but a closed stdout is not swallowed: ``--help | head`` exits 141 too."""
+        if message:
+            (file or sys.stderr).write(message)
 
 
 def default_scenario() -> Path:
@@ -48,7 +81,10 @@ def default_scenario() -> Path:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
@@ -76,26 +112,84 @@ def _resolution(text: str) -> tuple[int, int]:
     return w, h
 
 
+#: The subcommand groups, and the attribute naming which of their commands was given.
+GROUPS = {"bench": "bench_command", "scenario": "scenario_command", "config": "config_command"}
+BOARDS = ["sim", "pi"]
+EPILOG = """\
+exit codes: 0 success; 1 a check or expectation failed; 2 bad input (usage,
+config, scenario); 130/143 a run ended by SIGINT/SIGTERM; 141 the reader of
+its output went away (a closed pipe, as after `| head`).
+'bodycam COMMAND --help' says what each command takes."""
+
+
+def _command(
+    sub: argparse._SubParsersAction[_Parser], name: str, what: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` opens with the same line the command list shows."""
+    return sub.add_parser(name, help=what, description=what[:1].upper() + what[1:] + ".")
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="F", help="device config TOML (default: none, the built-in defaults)"
+    )
+
+
+def _board_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--board",
+        choices=BOARDS,
+        metavar="sim|pi",
+        help="the board (default: the config's device.board; sim in the built-in defaults)",
+    )
+
+
+def _json_option(parser: argparse.ArgumentParser, what: str, otherwise: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"{what} (default: {otherwise})")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="bodycam", description="Body-worn camera firmware, on a Pi or simulated.")
+    """Every command and option; every option's help says its default (tests check it)."""
+    p = _Parser(
+        prog="bodycam",
+        description="Body-worn camera firmware, on a Raspberry Pi or simulated.",
+        epilog=EPILOG,
+    )
     p.add_argument("--version", action="version", version=f"bodycam {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run the firmware (simulated scenario by default)")
-    run.add_argument("--config", help="device config TOML (default: built-in defaults)")
-    run.add_argument("--scenario", help="scenario TOML (default: scenarios/patrol.toml)")
-    run.add_argument("--out", help="storage directory (default: the config's, ./recordings)")
-    run.add_argument("--board", choices=["sim", "pi"], help="board (default: the config's)")
-    run.add_argument("--realtime", action="store_true", help="pace simulated time to the wall")
-    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run = _command(sub, "run", "run the firmware (simulated scenario by default)")
+    _config_option(run)
     run.add_argument(
-        "--console", action="store_true", help="serve the serial console on a pty (sim)"
+        "--scenario",
+        metavar="F",
+        help="scenario TOML to simulate (default: scenarios/patrol.toml)",
+    )
+    run.add_argument(
+        "--out",
+        metavar="DIR",
+        help="storage directory (default: the config's device.storage, ./recordings)",
+    )
+    _board_option(run)
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace simulated time to the wall clock (default: as fast as the host computes)",
+    )
+    _json_option(run, "print the summary as one JSON object", "a table for people")
+    run.add_argument(
+        "--console",
+        action="store_true",
+        help="serve the serial console on a pty, sim only (default: only if the config's "
+        "[console] is enabled)",
     )
 
-    verify = sub.add_parser(
-        "verify", help="check recordings: signatures, chain, audit log, hashes, decoding"
+    verify = _command(
+        sub, "verify", "check recordings: signatures, chain, audit log, hashes, decoding"
     )
-    verify.add_argument("paths", nargs="+", metavar="PATH")
+    verify.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a recording, or a storage directory of them"
+    )
     verify.add_argument(
         "--key",
         metavar="PUB",
@@ -103,68 +197,191 @@ def build_parser() -> argparse.ArgumentParser:
         help="a device public key (PEM) you trust; repeat for several (default: the "
         "*.pub.pem beside the recordings, not independently trusted)",
     )
-    verify.add_argument("--json", action="store_true")
+    _json_option(verify, "print one JSON object", "one line per recording and finding")
 
-    inspect = sub.add_parser("inspect", help="list recordings in human terms")
-    inspect.add_argument("paths", nargs="+", metavar="PATH")
-    inspect.add_argument("--json", action="store_true")
+    inspect = _command(sub, "inspect", "list recordings in human terms")
+    inspect.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a recording, or a storage directory of them"
+    )
+    _json_option(inspect, "print a JSON list, one object per recording", "text for people")
 
-    bench = sub.add_parser("bench", help="benchmarks on the running firmware")
-    bsub = bench.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
-    trig = bsub.add_parser("trigger", help="holster-trigger timing, in real time under load")
-    trig.add_argument("--trials", type=_positive_int, default=50)
-    trig.add_argument("--bounce-ms", type=float, default=8.0)
-    trig.add_argument("--debounce-ms", type=_ms_list, help="one value or a list: 10,20,30")
-    trig.add_argument("--resolution", type=_resolution, default=(1280, 720), help="WxH")
-    trig.add_argument("--config", help="device config TOML")
-    trig.add_argument("--board", choices=["sim", "pi"], default="sim")
-    trig.add_argument("--drive-pin", type=int, help="Pi: BCM output wired to the holster input")
+    export = _command(sub, "export", "one recording as one MP4 for review or court, verified first")
+    export.add_argument("recording", metavar="RECORDING", help="one recording directory")
+    export.add_argument(
+        "--out", required=True, metavar="F.mp4", help="the MP4 to write (required, no default)"
+    )
+    export.add_argument(
+        "--force", action="store_true", help="replace an existing F.mp4 (default: refuse)"
+    )
+
+    recover = _command(sub, "recover", "repair recordings interrupted by power loss")
+    recover.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="an interrupted recording, or a storage directory (each interrupted one in it)",
+    )
+
+    provision = _command(sub, "provision", "create the device key (SPEC 12)")
+    _config_option(provision)
+    provision.add_argument(
+        "--key-file",
+        metavar="K",
+        help="private key path (default: the config's device.key_file, /etc/bodycam/device.key)",
+    )
+    provision.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing key (default: refuse if one exists)",
+    )
+
+    doctor = _command(
+        sub,
+        "doctor",
+        "check a board: pins, camera, encoder, microphone, storage, serial ports, clock",
+    )
+    _config_option(doctor)
+    _board_option(doctor)
+    _json_option(doctor, "print one JSON object", "one line per check")
+
+    scenario = _command(sub, "scenario", "scenario files")
+    ssub = scenario.add_subparsers(dest="scenario_command", metavar="COMMAND", parser_class=_Parser)
+    check = _command(ssub, "check", "validate a scenario file")
+    check.add_argument("file", metavar="F", help="the scenario TOML")
+
+    config = _command(sub, "config", "device config files")
+    csub = config.add_subparsers(dest="config_command", metavar="COMMAND", parser_class=_Parser)
+    ccheck = _command(csub, "check", "validate a device config file")
+    ccheck.add_argument("file", metavar="F", help="the device config TOML")
+    show = _command(csub, "show", "print the effective config, every default filled in, as TOML")
+    _config_option(show)
+
+    bench = _command(sub, "bench", "benchmarks on the running firmware")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="COMMAND", parser_class=_Parser)
+    trig = _command(bsub, "trigger", "holster-trigger timing, in real time under load")
     trig.add_argument(
-        "--warmup", type=float, help="seconds before the first trial (default: pre_event)"
+        "--trials",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="trials per debounce value (default: %(default)s)",
+    )
+    trig.add_argument(
+        "--bounce-ms",
+        type=float,
+        default=8.0,
+        metavar="MS",
+        help="contact bounce after each edge, in ms (default: %(default)s)",
+    )
+    trig.add_argument(
+        "--debounce-ms",
+        type=_ms_list,
+        metavar="MS[,MS...]",
+        help="one debounce value or a list, e.g. 10,20,30 (default: the config's "
+        "inputs.holster.debounce_ms)",
+    )
+    trig.add_argument(
+        "--resolution",
+        type=_resolution,
+        default=(1280, 720),
+        metavar="WxH",
+        help="frame size to encode (default: 1280x720)",
+    )
+    _config_option(trig)
+    trig.add_argument(
+        "--board", choices=BOARDS, default="sim", metavar="sim|pi", help="the board (default: sim)"
+    )
+    trig.add_argument(
+        "--drive-pin",
+        type=int,
+        metavar="PIN",
+        help="Pi: BCM output wired to the holster input (default: none; sim drives the pin itself)",
+    )
+    trig.add_argument(
+        "--warmup",
+        type=float,
+        metavar="S",
+        help="seconds before the first trial (default: the config's buffer.pre_event)",
     )
     trig.add_argument(
         "--console",
         metavar="PORT",
         help="take timestamps from the console's EVT lines: 'pty' (sim) or the bench end "
-        "of a UART wired to the device's console",
+        "of a UART wired to the device's console (default: none, from the firmware itself)",
     )
-    trig.add_argument("--out", help="directory for trials.csv and latency.png")
-    trig.add_argument("--json", action="store_true")
-
-    export = sub.add_parser(
-        "export", help="one recording as one MP4 for review or court, verified first"
+    trig.add_argument(
+        "--out",
+        metavar="DIR",
+        help="directory for trials.csv and latency.png (default: none, no files written)",
     )
-    export.add_argument("recording", metavar="RECORDING", help="one recording directory")
-    export.add_argument("--out", required=True, metavar="FILE.mp4", help="the MP4 to write")
-    export.add_argument("--force", action="store_true", help="replace an existing FILE.mp4")
-
-    recover = sub.add_parser("recover", help="repair recordings interrupted by power loss")
-    recover.add_argument("paths", nargs="+", metavar="PATH")
-
-    provision = sub.add_parser("provision", help="create the device key (SPEC 12)")
-    provision.add_argument("--config", help="device config TOML (default: built-in defaults)")
-    provision.add_argument(
-        "--key-file", help="private key path (default: the config's device.key_file)"
-    )
-    provision.add_argument("--force", action="store_true", help="replace an existing key")
-
-    doctor = sub.add_parser(
-        "doctor", help="check a board: pins, camera, encoder, storage, serial ports, clock"
-    )
-    doctor.add_argument("--config", help="device config TOML (default: built-in defaults)")
-    doctor.add_argument("--board", choices=["sim", "pi"], help="board (default: the config's)")
-    doctor.add_argument("--json", action="store_true", help="print one JSON object")
-
-    scenario = sub.add_parser("scenario", help="scenario files")
-    ssub = scenario.add_subparsers(dest="scenario_command", required=True, parser_class=_Parser)
-    check = ssub.add_parser("check", help="validate a scenario file")
-    check.add_argument("file")
+    _json_option(trig, "print one JSON object", "a table")
+    for parser in (scenario, config, bench):  # a group alone prints its own help
+        parser.set_defaults(group_parser=parser)
     return p
 
 
+def _command_prog(args: argparse.Namespace) -> str:
+    """``bodycam run``, ``bodycam bench trigger``: the name every error line starts with."""
+    words = ["bodycam", args.command]
+    if args.command in GROUPS:
+        words.append(getattr(args, GROUPS[args.command]))
+    return " ".join(w for w in words if w)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Arguments, with unknown ones blamed on the command that was given, not on bodycam."""
+    args, extra = parser.parse_known_args(argv)
+    args.prog = _command_prog(args)
+    if extra:
+        shown = " ".join(a if a.isprintable() else repr(a) for a in extra)  # stays one line
+        raise UsageError(f"unrecognized arguments: {shown}", prog=args.prog)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``bodycam`` console script; returns the exit code.
+
+    Every error is one line, ``bodycam <command>: <message>`` (``bodycam:
+    <message>`` before a command is known), printed here and nowhere else.
+    A closed stdout (``bodycam verify ... | head``) ends the command quietly
+    with 141, what a shell reports for a process SIGPIPE ended: the reader
+    went away, so the output is incomplete, which is not success.
+    """
     try:
-        args = build_parser().parse_args(argv)
+        code = _main(sys.argv[1:] if argv is None else list(argv))
+        sys.stdout.flush()  # here, not at exit: a broken pipe must surface inside the try
+        return code
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+
+
+def _stdout_to_devnull() -> None:
+    """Python's advice for a closed stdout: what is still buffered goes nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's capture)
+        pass
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
+    prog = "bodycam"
+    try:
+        try:
+            args = _parse(parser, argv)
+        except SystemExit as exc:  # --help, --version: printed, nothing else to do
+            return int(exc.code or 0)
+        prog = args.prog
+        group = getattr(args, "group_parser", None)
+        if args.command is None or (
+            group is not None and getattr(args, GROUPS[args.command]) is None
+        ):
+            # No command given: the help says what there is to do; still a usage error.
+            (group or parser).print_help(sys.stdout)
+            return EXIT_BAD_INPUT
         handler = {
             "run": cmd_run,
             "verify": cmd_verify,
@@ -173,18 +390,23 @@ def main(argv: list[str] | None = None) -> int:
             "recover": cmd_recover,
             "bench": cmd_bench,
             "scenario": cmd_scenario,
+            "config": cmd_config,
             "provision": cmd_provision,
             "doctor": cmd_doctor,
         }[args.command]
         return handler(args)
     except (InputError, StorageLockError, HardwareMissing) as exc:
-        print(f"bodycam: {exc}", file=sys.stderr)
+        _error(exc.prog if isinstance(exc, UsageError) and exc.prog else prog, exc)
         return EXIT_BAD_INPUT
     except (BodycamError, HalError) as exc:
-        print(f"bodycam: error: {exc}", file=sys.stderr)
+        _error(prog, exc)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _error(prog: str, exc: BaseException) -> None:
+    print(f"{prog}: {exc}", file=sys.stderr)
 
 
 # -- run ---------------------------------------------------------------------
@@ -208,7 +430,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress = ProgressBar(scenario.name)
 
     def announce(path: str) -> None:
-        print(f"bodycam: serial console on {path}", file=sys.stderr, flush=True)
+        print(f"{args.prog}: serial console on {path}", file=sys.stderr, flush=True)
 
     # Ctrl-C and SIGTERM end the run between two clock events, not inside one:
     # the open recording is closed (end_of_run) and the summary so far printed.
@@ -253,16 +475,14 @@ def _run_board(args: argparse.Namespace, config: Any, board: str) -> int:
     from camera.live import run_live
 
     if args.scenario:
-        raise UsageError(
-            f"run: --scenario needs --board sim (a scenario is simulated; board {board})"
-        )
+        raise UsageError(f"--scenario needs --board sim (a scenario is simulated; board {board})")
     for flag, why in (
         ("console", "the console of a real board is [console] in the config (a UART)"),
         ("realtime", "a real board always runs in real time"),
     ):
         if getattr(args, flag):
             print(
-                f"bodycam: note: --{flag} has no effect with --board {board}: {why}",
+                f"{args.prog}: note: --{flag} has no effect with --board {board}: {why}",
                 file=sys.stderr,
             )
     report = run_live(config, board=board, out=args.out)
@@ -288,24 +508,42 @@ def _no_recordings(paths: list[str]) -> UsageError:
 def cmd_verify(args: argparse.Namespace) -> int:
     from camera.verify_cmd import run_verify
 
-    return run_verify(args.paths, keys=args.key, as_json=args.json)
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        from camera.verify_cmd import Progress
+
+        progress = Progress(sys.stderr)
+    return run_verify(args.paths, keys=args.key, as_json=args.json, progress=progress)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from camera.summary import describe_recording
+    """Every recording described; one whose manifest (or journal) cannot be read is one
+    error line on stderr, and exit 2 once the rest are shown, as for a path that is not there."""
+    from camera.evidence.verify.trust import KeySet, keys_beside
+    from camera.inspection import Status, inspect_recording, render
+    from camera.paths import MISSING
 
     found = find_recordings(args.paths)
     # With --json, stdout is the JSON list alone; the notes go to stderr.
     _skip_notes(found.skipped, sys.stderr if args.json or not found.recordings else sys.stdout)
     if not found.recordings:
         raise _no_recordings(args.paths)
-    items = [describe_recording(d) for d in found.recordings]
+    keys: dict[Path, KeySet] = {}
+    items = []
+    for d in found.recordings:
+        if d.parent not in keys:
+            keys[d.parent] = keys_beside(d.parent)
+        items.append(inspect_recording(d, keys[d.parent]))
     if args.json:
-        print(json.dumps(items))
-        return EXIT_OK
-    for item in items:
-        print(item["text"])
-    return EXIT_OK
+        print(json.dumps([i.to_json() for i in items]))
+    elif blocks := [render(i) for i in items if i.status != Status.UNREADABLE]:
+        print("\n\n".join(blocks))
+    prog = getattr(args, "prog", "bodycam inspect")
+    errors = [i.error for i in items if i.status == Status.UNREADABLE]
+    errors += [f"{p}: {why}" for p, why in found.skipped if why == MISSING]
+    for error in errors:
+        print(f"{prog}: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
 
 
 # -- export --------------------------------------------------------------------
@@ -334,7 +572,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_output(out, args.force)  # before the verify, which reads every segment
     report = verify_recording(directory)
     if not report.ok:
-        print(f"bodycam: {directory}: does not verify; not exported:", file=sys.stderr)
+        print(f"{args.prog}: {directory}: does not verify; not exported:", file=sys.stderr)
         for problem in report.problems:
             print(f"      - {problem}", file=sys.stderr)
         return EXIT_FAILED
@@ -434,7 +672,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
             storage.lock()  # held while recovering: a firmware booting now is refused
         except StorageBusy:
             raise StorageBusy(
-                f"recover: {root}: a running firmware owns this storage directory (it holds "
+                f"{root}: a running firmware owns this storage directory (it holds "
                 "its lock); stop it first, or let it recover its recordings at boot"
             ) from None
         try:
@@ -542,6 +780,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         board.close()
     print(report.to_json() if args.json else report.summary_line())
     return report.exit_code
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """``check F``: does it load; ``show``: what the firmware would run with, as TOML."""
+    from camera.config import dump_config, load_config
+
+    if args.config_command == "check":
+        load_config(args.file)
+        print(f"{args.file}: ok")
+        return EXIT_OK
+    config = load_config(args.config)
+    source = " ".join((args.config or "the built-in defaults").splitlines())  # one comment line
+    print(f"# bodycam config show: {source}, every default filled in")
+    print(dump_config(config), end="")
+    return EXIT_OK
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:

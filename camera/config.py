@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import tomli_w
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -61,6 +62,7 @@ __all__ = [
     "RecordingConfig",
     "VideoConfig",
     "deep_merge",
+    "dump_config",
     "load_config",
     "parse_config",
     "ring_retention",
@@ -85,15 +87,16 @@ RECOGNITION_MARGIN = 1.0
 RATE_MARGIN = 1.25
 #: JPEG bytes per pixel, by the highest ``quality`` each applies to: the largest
 #: frame of the synthetic scene with the overlay (seeds 0-2, 300 frames, 640x360
-#: and 1920x1080, OpenCV ``imencode``), rounded up. RATE_MARGIN comes on top.
+#: and 1920x1080, OpenCV ``imencode``; re-measured with the overlay scaled to the
+#: frame height), rounded up. RATE_MARGIN comes on top.
 MJPEG_BYTES_PER_PIXEL = (
-    (50, 0.08),
-    (70, 0.11),
+    (50, 0.09),
+    (70, 0.12),
     (80, 0.15),
-    (85, 0.18),
+    (85, 0.19),
     (90, 0.24),
-    (95, 0.37),
-    (100, 0.75),
+    (95, 0.38),
+    (100, 0.76),
 )
 #: BCM pins of the header UART (TXD, RXD), which the serial console uses.
 UART_PINS = (14, 15)
@@ -281,9 +284,15 @@ class GpsConfig(_Serial):
 
 
 class ConsoleConfig(_Serial):
-    """``[console]``: serial control console."""
+    """``[console]``: serial control console.
+
+    ``echo`` is the console's ``ECHO`` setting at boot: on for a bench where a
+    person always types at a terminal, off (the default) so a script sees
+    exactly the replies it asked for.
+    """
 
     baudrate: Annotated[int, Field(gt=0)] = 115200
+    echo: bool = False
 
 
 def _default_inputs() -> dict[str, InputConfig]:
@@ -612,3 +621,35 @@ def load_config(
             where = ".".join(p for p in (overrides_prefix, _dotted(exc.loc)) if p)
             raise ConfigError(_line(overrides_source, where, exc.text)) from None
         raise ConfigError(_line(source, _dotted(exc.loc), exc.text)) from None
+
+
+def _as_toml(model: BaseModel) -> dict[str, Any]:
+    """One table. TOML has no null: a None is left out where it is the default, else ``false``."""
+    table: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            table[name] = _as_toml(value)
+        elif isinstance(value, Mapping):
+            table[name] = {
+                k: _as_toml(v) if isinstance(v, BaseModel) else v for k, v in value.items()
+            }
+        elif value is None:
+            if field.default is not None:
+                table[name] = False  # how [outputs] says "not fitted"
+        else:
+            table[name] = value
+    return table
+
+
+def dump_config(config: Config) -> str:
+    """``config`` as TOML text that :func:`load_config` reads back to an equal Config.
+
+    Every key is written, defaults included: the whole configuration a device
+    runs with, for ``bodycam config show``, not the least file that makes it.
+    A ``None`` is left out where it is the default (``[hal]``: the board's
+    choice) and written ``false`` otherwise (``[outputs]``: not fitted).
+    Nothing in the config is secret today (``device.key_file`` is the key's
+    path, not the key); a secret added later must be kept out of this text.
+    """
+    return tomli_w.dumps(_as_toml(config))

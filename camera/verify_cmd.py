@@ -9,6 +9,10 @@ per finding; ``--json`` says the same as one object.
 Which key: ``--key`` is trusted. Without it, the ``*.pub.pem`` beside the
 recordings is used, and the output says, once, that it was not independently
 trusted (it sits on the same card as the evidence).
+
+On a terminal, a :class:`Progress` line on stderr says which recording and
+segment is being checked (a long recording takes minutes); it is erased
+before each result line, so what stays on the screen is the same as in a log.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from camera.errors import InputError
-from camera.evidence.verify import Report, verify_recording
+from camera.evidence.verify import Report, SegmentProgress, verify_recording
 from camera.evidence.verify.storage import StorageReport, verify_storage
 from camera.evidence.verify.trust import KeySet, given_keys, keys_beside, untrusted_note
 from camera.paths import MISSING, find_recordings, shown
@@ -52,7 +56,48 @@ def _print_findings(problems: list[str], notes: list[str], out: TextIO) -> None:
         print(f"      note: {note}", file=out)
 
 
-def run_verify(paths: Sequence[str], keys: Sequence[str] | None, as_json: bool) -> int:
+class Progress:
+    """``verifying recording i/n, segment j/m`` on one terminal line, rewritten in place.
+
+    Only for a terminal: the caller decides (stderr is a tty, no ``--json``).
+    A terminal that goes away ends the progress, never the verification.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream: TextIO | None = stream
+        self._shown = False
+
+    def recording(self, i: int, n: int) -> SegmentProgress:
+        """Recording i of n begins; the callback it returns follows its segments."""
+        self._show(f"verifying recording {i}/{n}")
+        return lambda j, m: self._show(f"verifying recording {i}/{n}, segment {j}/{m}")
+
+    def clear(self) -> None:
+        """Erase the line, before a result is printed (or at the end)."""
+        if self._shown:
+            self._write("\r\x1b[K")
+            self._shown = False
+
+    def _show(self, text: str) -> None:
+        self._shown = True
+        self._write(f"\r{text}\x1b[K")  # erase what a longer line before left
+
+    def _write(self, text: str) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):  # closed terminal or stream: stop showing progress
+            self._stream = None
+
+
+def run_verify(
+    paths: Sequence[str],
+    keys: Sequence[str] | None,
+    as_json: bool,
+    progress: Progress | None = None,
+) -> int:
     """The command; returns its exit code (bad input raises InputError: exit 2)."""
     given = given_keys(list(keys)) if keys else None
     found = find_recordings(paths)
@@ -77,8 +122,11 @@ def run_verify(paths: Sequence[str], keys: Sequence[str] | None, as_json: bool) 
         return beside[directory]
 
     reports: list[Report] = []
-    for d in found.recordings:
-        report = verify_recording(d, keys_for(d.parent))
+    for i, d in enumerate(found.recordings, 1):
+        step = progress.recording(i, len(found.recordings)) if progress else None
+        report = verify_recording(d, keys_for(d.parent), step)
+        if progress:
+            progress.clear()
         reports.append(report)
         if not as_json:
             print(f"OK    {d}  ({report.frames} frames)" if report.ok else f"FAIL  {d}")
@@ -101,8 +149,7 @@ def run_verify(paths: Sequence[str], keys: Sequence[str] | None, as_json: bool) 
     # Every recording found is fine, but a path that was asked for does not exist:
     # a typo in a CI job must not read as "verified".
     if absent := [str(p) for p, why in found.skipped if why == MISSING]:
-        print(f"bodycam: {', '.join(absent)}: {MISSING}", file=sys.stderr)
-        return 2
+        raise InputError(f"{', '.join(absent)}: {MISSING}")
     return 0
 
 

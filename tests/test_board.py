@@ -73,7 +73,7 @@ def test_run_board_pi_here_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("bodycam: board 'pi': pin factory: ")
+    assert lines[0].startswith("bodycam run: board 'pi': pin factory: ")
     assert "camera: " in lines[0]
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
 

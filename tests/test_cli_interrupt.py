@@ -189,7 +189,7 @@ def test_verify_and_inspect_say_interrupted_and_name_recover(capsys, store: Path
     code, out, _ = run_cli(capsys, "inspect", str(store))
     assert code == 0
     assert "interrupted" in out and f"bodycam recover {rec}" in out
-    assert "started by holster" in out
+    assert "trigger    holster at " in out
 
 
 def symlinked(store: Path, rec: Path) -> str:
@@ -271,7 +271,7 @@ def test_verify_storage_directory_skips_what_is_not_a_recording(capsys, cluttere
     assert f"SKIP  {cluttered / 'stray.txt'}: not a recording" in out
     assert f"OK    {rec}" in out and "FAIL" not in out
     code, out, _ = run_cli(capsys, "inspect", str(cluttered))
-    assert code == 0 and "SKIP" in out and "lost+found" in out and "started by holster" in out
+    assert code == 0 and "SKIP" in out and "lost+found" in out and "trigger    holster at " in out
 
 
 def test_a_stray_file_among_recordings_is_skipped_not_fatal(capsys, cluttered: Path) -> None:
@@ -285,7 +285,7 @@ def test_a_stray_file_among_recordings_is_skipped_not_fatal(capsys, cluttered: P
     result = json.loads(out)  # stdout stays one JSON object
     assert result["ok"] is True and result["skipped"][0]["path"] == stray
     code, out, _ = run_cli(capsys, "inspect", stray, str(rec))
-    assert code == 0 and "started by holster" in out and f"SKIP  {stray}" in out
+    assert code == 0 and "trigger    holster at " in out and f"SKIP  {stray}" in out
 
 
 @pytest.mark.parametrize("command", ["verify", "inspect"])
@@ -305,4 +305,4 @@ def test_a_path_that_does_not_exist_is_checked_around_then_bad_input(
     code, out, err = run_cli(capsys, "verify", str(rec), typo)
     assert code == 2, out + err
     assert f"OK    {rec}" in out and f"SKIP  {typo}: no such file or directory" in out
-    assert err.strip() == f"bodycam: {typo}: no such file or directory"
+    assert err.strip() == f"bodycam verify: {typo}: no such file or directory"

@@ -148,7 +148,7 @@ def test_bad_config_is_one_line_exit_2(
     code, out, err = run_cli(capsys, *argv)
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert err.startswith(f"bodycam: {config}: ") and needle in err, err
+    assert err.startswith(f"bodycam run: {config}: ") and needle in err, err
     assert out == ""
     assert not out_dir.exists()  # refused before anything was run or written
 
@@ -166,7 +166,7 @@ def test_bad_config_through_the_console_script(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [proc.stderr.strip()]
-    assert proc.stderr.startswith(f"bodycam: {config}: buffer.queue: "), proc.stderr
+    assert proc.stderr.startswith(f"bodycam run: {config}: buffer.queue: "), proc.stderr
     assert proc.stdout == ""
 
 

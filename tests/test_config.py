@@ -341,7 +341,7 @@ def test_mjpeg_arena_is_estimated_from_resolution_and_quality(tmp_path: Path) ->
     lower = write(tmp_path, '[video]\ncodec = "mjpeg"\nquality = 50\n[buffer]\npre_event = 10\n')
     assert load_config(lower).video.quality == 50
     higher = write(tmp_path, '[video]\ncodec = "mjpeg"\nquality = 95\n[buffer]\npre_event = 10\n')
-    assert error_of(higher).startswith("dev.toml: buffer.pre_event: expected at most 2.9 seconds")
+    assert error_of(higher).startswith("dev.toml: buffer.pre_event: expected at most 2.8 seconds")
 
 
 @pytest.mark.parametrize("codec", ["h264", "mjpeg"])

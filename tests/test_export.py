@@ -576,7 +576,7 @@ def test_cli_refuses_to_export_a_recording_that_does_not_verify(
     assert code == 1
     assert stdout == ""
     first, *problems = err.splitlines()
-    assert first == f"bodycam: {rec}: does not verify; not exported:"
+    assert first == f"bodycam export: {rec}: does not verify; not exported:"
     assert any(seg.name in p and "sha256" in p for p in problems), problems
     assert leftovers(out_dir) == []
 
@@ -598,7 +598,8 @@ def test_cli_refuses_an_existing_output_without_force_before_verifying(
     code, stdout, err = bodycam(capsys, "export", str(h264_rec), "--out", str(out))
 
     assert (code, stdout) == (2, "")
-    assert err == f"bodycam: {out}: already exists; refusing to overwrite it without --force\n"
+    refused = f"{out}: already exists; refusing to overwrite it without --force"
+    assert err == f"bodycam export: {refused}\n"
     assert checked == []  # refused at once, not after reading every segment
     assert out.read_bytes() == b"earlier export"
 
@@ -633,7 +634,7 @@ def test_cli_export_takes_exactly_one_recording_directory(
     code, stdout, err = bodycam(capsys, "export", given, "--out", str(out_dir / "x.mp4"))
 
     assert (code, stdout) == (2, "")
-    assert err.startswith(f"bodycam: {tmp_path}/{message}")
+    assert err.startswith(f"bodycam export: {tmp_path}/{message}")
     assert err.count("\n") == 1
     assert leftovers(out_dir) == []
 

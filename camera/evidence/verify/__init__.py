@@ -30,6 +30,7 @@ order; a new concern is a module and a step there.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from camera.evidence.records import JOURNAL, MANIFEST
@@ -61,6 +62,7 @@ __all__ = [
     "KeySet",
     "Prefix",
     "Report",
+    "SegmentProgress",
     "Unreadable",
     "decode_file",
     "decode_segment",
@@ -82,7 +84,13 @@ def _interrupted(directory: Path) -> str | None:
     )
 
 
-def _verify(directory: Path, report: Report, keys: KeySet | None) -> None:
+#: Told ``(j, m)`` as the j-th of a recording's m listed segments is about to be checked.
+SegmentProgress = Callable[[int, int], None]
+
+
+def _verify(
+    directory: Path, report: Report, keys: KeySet | None, progress: SegmentProgress | None
+) -> None:
     """The checks, in order; each later one relies only on what earlier ones validated."""
     problems = report.problems
     if (why := _interrupted(directory)) is not None:
@@ -106,7 +114,9 @@ def _verify(directory: Path, report: Report, keys: KeySet | None) -> None:
     # and its sound (the manifest's audio block checked first, then each segment's).
     run = Continuity(start_time=segments[0]["start_time"] if segments else None)
     sound = AudioCheck.begin(m, expect, problems)
-    for seg in segments:
+    for j, seg in enumerate(segments, 1):
+        if progress is not None:
+            progress(j, len(segments))
         before = len(report.codes)
         check_segment(directory, seg, expect, run, report, complete.get(seg["file"]), sound)
         report.segment_codes[seg["file"]] = report.codes[before:]
@@ -134,7 +144,9 @@ def _verify(directory: Path, report: Report, keys: KeySet | None) -> None:
         check_frame_hashes(directory, segments, complete, recovered, required, report)
 
 
-def verify_recording(directory: Path | str, keys: KeySet | None = None) -> Report:
+def verify_recording(
+    directory: Path | str, keys: KeySet | None = None, progress: SegmentProgress | None = None
+) -> Report:
     """Check one recording directory; every finding is a line in ``report.problems``.
 
     With ``keys`` (even an empty set) signatures are checked too: the
@@ -145,11 +157,12 @@ def verify_recording(directory: Path | str, keys: KeySet | None = None) -> Repor
     Never raises (KeyboardInterrupt aside). The last-resort handler turns a
     verifier bug into an "internal error" finding instead of a traceback, so
     a damaged recording can never look like a crash of the tool; the fuzz
-    tests assert it is never reached.
+    tests assert it is never reached. ``progress``, for a person watching a
+    long recording, must not raise either (it would be reported as that).
     """
     report = Report(Path(directory))
     try:
-        _verify(report.path, report, keys)
+        _verify(report.path, report, keys, progress)
     except Exception as exc:
         report.problems.append(
             f"internal error while verifying: {type(exc).__name__}: {show(str(exc))}"
