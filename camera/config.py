@@ -182,6 +182,7 @@ class HalConfig(_Model):
     camera: NonEmpty = "0"  # camera number (CSI), device index, V4L2 path or video file
     audio: NonEmpty | None = None
     microphone: NonEmpty = "default"  # ALSA capture device: "default", an index or a name
+    gps: NonEmpty | None = None  # "nmea" (the [gps] port), or "none": no receiver
 
     def backends(self) -> dict[str, str | None]:
         """Backend names by kind (None: the board's default); sources are not backends."""
@@ -278,9 +279,16 @@ class _Serial(_Model):
 
 
 class GpsConfig(_Serial):
-    """``[gps]``: NMEA receiver on a serial port."""
+    """``[gps]``: NMEA receiver on a serial port.
+
+    ``latency_ms``: how long after the second it names the receiver's epoch
+    has arrived (output delay plus transmission at ``baudrate``), added to
+    its UTC when the wall clock is set from it; 0 leaves NMEA time (good to
+    a few tenths of a second without PPS) uncompensated.
+    """
 
     baudrate: Annotated[int, Field(gt=0)] = 9600
+    latency_ms: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
 class ConsoleConfig(_Serial):

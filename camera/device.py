@@ -60,6 +60,7 @@ class Device:
             start=start,
             audio=(config.audio.rate, config.audio.channels) if config.audio.enabled else None,
             microphone=config.hal.microphone,
+            gps=(config.gps.port, config.gps.baudrate) if config.gps.enabled else None,
         )
         try:
             if key is None:

@@ -11,6 +11,7 @@ Pi names everything that is missing (pin factory, camera) in one line.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,11 +23,14 @@ from hal.audio import AudioSource
 from hal.clock import Clock
 from hal.errors import BackendError, HardwareMissing
 from hal.gpio import Gpio
+from hal.gps import GpsSource
 from hal.sensor import Sensor
 from hal.storage import Storage
 from hal.worker import Worker
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,8 +49,15 @@ class Hal:
     #: rather than nothing).
     audio: AudioSource | None = None
     audio_problem: str | None = None
+    #: The GPS receiver; None when ``[gps]`` is off, the backend is ``none``,
+    #: or it did not open (then ``gps_problem`` says why: a recording without
+    #: a position is still evidence, so a GPS is never fatal).
+    gps: GpsSource | None = None
+    gps_problem: str | None = None
 
     def close(self) -> None:
+        if self.gps is not None:
+            self.gps.close()
         self.sensor.stop()
         if self.audio is not None:
             self.audio.stop()
@@ -81,9 +92,13 @@ class Parts:
     problems: dict[str, str] = field(default_factory=dict)
     #: None when the board has no microphone kind or audio was not asked for.
     audio: AudioSource | None = None
+    #: None when the board has no gps kind, GPS was not asked for, or it is ``none``.
+    gps: GpsSource | None = None
 
     def close(self) -> None:
         """Release what opened; safe to call twice."""
+        if self.gps is not None:
+            self.gps.close()
         if self.sensor is not None:
             self.sensor.stop()
         if self.audio is not None:
@@ -105,11 +120,14 @@ def open_parts(
     start: datetime | None = None,
     audio: tuple[int, int] | None = None,
     microphone: str = "default",
+    gps: tuple[str, int] | None = None,
 ) -> Parts:
     """Every part of ``board`` that opens; the others as lines in ``problems``.
 
     ``audio`` is (rate, channels) when sound is wanted; then the board's
-    microphone (``microphone`` names it) is opened too.
+    microphone (``microphone`` names it) is opened too. ``gps`` is (port,
+    baudrate) when ``[gps]`` is enabled; then the board's receiver is opened
+    on that port.
 
     An unknown board or backend name is still an error (:class:`BackendError`):
     that is a wrong configuration, not a missing part.
@@ -137,6 +155,10 @@ def open_parts(
             "microphone",
             lambda: classes["audio"].open(clock, rate, channels, seed=seed, source=microphone),
         )
+    receiver = None
+    if gps is not None and "gps" in classes:
+        port, baudrate = gps
+        receiver = part("gps", "GPS", lambda: classes["gps"].open(clock, port, baudrate))
     return Parts(
         preset,
         names,
@@ -152,6 +174,7 @@ def open_parts(
         ),
         problems,
         mic,
+        receiver,
     )
 
 
@@ -168,11 +191,14 @@ def open_hal(
     start: datetime | None = None,
     audio: tuple[int, int] | None = None,
     microphone: str = "default",
+    gps: tuple[str, int] | None = None,
 ) -> Hal:
     """Every backend of ``board``; :class:`HardwareMissing` names all that cannot open.
 
     Except the microphone: a board without one records pictures without sound
-    (``Hal.audio_problem`` says why), never nothing.
+    (``Hal.audio_problem`` says why), never nothing. And the GPS: a receiver
+    that does not open is logged and kept in ``Hal.gps_problem``; the
+    recordings then carry no position, which is still evidence.
     """
     parts = open_parts(
         board,
@@ -186,11 +212,15 @@ def open_hal(
         start=start,
         audio=audio,
         microphone=microphone,
+        gps=gps,
     )
     audio_problem = parts.problems.pop("audio", None)
+    gps_problem = parts.problems.pop("gps", None)
     if parts.problems or parts.storage is None or parts.gpio is None or parts.sensor is None:
         parts.close()
         raise HardwareMissing(f"board {board!r}: " + "; ".join(parts.problems.values()))
+    if gps_problem is not None:
+        log.warning("%s; recordings will carry no position", gps_problem)
     worker = registry.load("worker", parts.names["worker"])(parts.clock, parts.storage)
     return Hal(
         parts.clock,
@@ -202,4 +232,6 @@ def open_hal(
         parts.board,
         parts.audio,
         audio_problem,
+        parts.gps,
+        gps_problem,
     )

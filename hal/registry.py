@@ -27,6 +27,7 @@ BACKENDS: dict[str, dict[str, str]] = {
     "audio": {"alsa": "hal.audio.alsa:AlsaAudio"},
     "clock": {"monotonic": "hal.clock.monotonic:MonotonicClock"},
     "gpio": {"gpiozero": "hal.gpio.gpiozero_pins:GpiozeroGpio"},
+    "gps": {"nmea": "hal.gps.nmea:NmeaGps", "none": "hal.gps.none:NoGps"},
     "sensor": {
         "opencv": "hal.sensor.opencv:OpenCVSensor",
         "picamera2": "hal.sensor.picamera2:Picamera2Sensor",
@@ -60,6 +61,7 @@ BOARDS: dict[str, Board] = {
             "storage": "local",
             "worker": "thread",
             "audio": "alsa",
+            "gps": "nmea",
         },
     ),
 }

@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = (
     "hal.clock.monotonic",
     "hal.gpio.gpiozero_pins",
+    "hal.gps.nmea",
+    "hal.gps.decode",
     "hal.sensor.opencv",
     "hal.sensor.picamera2",
     "hal.sensor.auto",
@@ -57,7 +59,8 @@ def test_hal_package_imports_no_backend_eagerly() -> None:
     for init in sorted((ROOT / "hal").rglob("__init__.py")):
         for name in imports(init, top_level_only=True):
             assert not name.startswith(BACKENDS), f"{init} imports {name}"
-            assert not name.startswith(("gpiozero", "cv2", "serial")), f"{init} imports {name}"
+            heavy = ("gpiozero", "cv2", "serial", "pynmeagps")
+            assert not name.startswith(heavy), f"{init} imports {name}"
 
 
 #: Keys only the on-disk format has: a dict built with one of them outside

@@ -8,15 +8,12 @@ what is tested is the doctor reading a board, not a doctor told what to say.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import stat
-import threading
 import tty
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +37,7 @@ from hal.board import Parts
 from hal.clock.monotonic import MonotonicClock
 from hal.clock.ntp import ntp_synchronized
 from sim.sensor import SyntheticSensor
+from tests.doubles.nmea_receiver import T0, gga, rmc
 
 #: Small and slow enough that an hour of video (~170 MB) fits on any test host.
 BASE = """
@@ -61,8 +59,6 @@ CLEAN = {
     "gps": "skip",
     "clock": "ok",
 }
-
-NMEA = b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"
 
 
 def write_config(tmp_path: Path, extra: str = "", storage: Path | None = None) -> Path:
@@ -138,6 +134,7 @@ def test_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     [
         ("[outputs]\nrecord_led = 17\n", "outputs.record_led"),  # holster's pin
         ('[hal]\nsensor = "nope"\n', "hal.sensor"),
+        ('[hal]\ngps = "nope"\n', "hal.gps"),
         ("fps = 'x'\n", "video.fps"),
     ],
 )
@@ -324,40 +321,98 @@ def pty_port() -> Iterator[tuple[int, str]]:
         os.close(slave)
 
 
-def test_a_silent_gps_warns(tmp_path: Path, pty_port: tuple[int, str]) -> None:
-    _, path = pty_port
-    report = doctor(config_with(tmp_path, f'[gps]\nenabled = true\nport = "{path}"\n'))
-    assert statuses(report) == {**CLEAN, "gps": "warn"}
-    assert "no NMEA sentences" in text_of(report, "gps")
+def gps_doctor(tmp_path: Path, pty: tuple[int, str], said: bytes, extra: str = "") -> Report:
+    """The doctor on a receiver that said ``said`` once its port was open (the board opens it).
+
+    Written before the window starts, it waits in the port's input queue, so
+    what the check reads does not depend on the host's pace (the reader
+    thread has a whole second of real time to be scheduled and read it).
+    """
+    master, path = pty
+    config = config_with(tmp_path, f'[gps]\nenabled = true\nport = "{path}"\n{extra}')
+    return doctor(config, lambda board: os.write(master, said) if said else None, gps_window=1.0)
 
 
-def test_a_gps_sending_nmea_is_ok(tmp_path: Path, pty_port: tuple[int, str]) -> None:
-    """A receiver talking once a tenth of a second, from before the port opens until after."""
-    master, path = pty_port
-    done = threading.Event()
+def nmea_epochs(seconds: int, *, fix: bool = True) -> bytes:
+    out = b""
+    for s in range(seconds):
+        utc = T0 + timedelta(seconds=s)
+        if fix:
+            out += rmc(utc) + gga(utc, satellites=9, hdop=0.8)
+        else:
+            out += rmc(utc, None, None, status="V") + gga(utc, None, None, quality=0, satellites=3)
+    return out
 
-    def receiver() -> None:
-        os.set_blocking(master, False)  # a full pty buffer (nobody reading) drops, never hangs
-        while not done.wait(0.02):  # the device's own pace, not a wait for the test
-            with contextlib.suppress(BlockingIOError):
-                os.write(master, NMEA)
 
-    talker = threading.Thread(target=receiver, daemon=True)
-    talker.start()
-    try:
-        report = doctor(
-            config_with(tmp_path, f'[gps]\nenabled = true\nport = "{path}"\n'), gps_window=5.0
-        )
-    finally:
-        done.set()
-        talker.join()
+def test_a_silent_gps_fails(tmp_path: Path, pty_port: tuple[int, str]) -> None:
+    report = gps_doctor(tmp_path, pty_port, b"")
+    assert statuses(report) == {**CLEAN, "gps": "fail"}
+    assert text_of(report, "gps") == f"{pty_port[1]} opens at 9600 baud, but said nothing in 1.0 s"
+
+
+def test_a_gps_with_a_fix_is_ok_with_its_rate_position_and_satellites(
+    tmp_path: Path, pty_port: tuple[int, str]
+) -> None:
+    report = gps_doctor(tmp_path, pty_port, nmea_epochs(3))
     assert statuses(report) == {**CLEAN, "gps": "ok"}
-    # How many arrive depends on the host's pace (the talker's thread); that
-    # sentences were counted, and at the configured rate, does not.
-    counted = re.fullmatch(
-        rf"{re.escape(path)}: (\d+) NMEA sentences at 9600 baud", text_of(report, "gps")
+    assert text_of(report, "gps") == (
+        f"{pty_port[1]}: 6 NMEA sentences in 1.0 s (6.0/s); "
+        "fix 51.50070, -0.12460, 9 satellites, HDOP 0.8"
     )
-    assert counted and int(counted[1]) >= 1, text_of(report, "gps")
+    check = next(r for r in report.results if r.name == "gps")
+    assert check.details["epochs"] == 3  # the third is complete: RMC and GGA both arrived
+    assert check.details["valid_fixes"] == 3
+
+
+def test_a_gps_without_a_fix_warns_with_its_satellites(
+    tmp_path: Path, pty_port: tuple[int, str]
+) -> None:
+    report = gps_doctor(tmp_path, pty_port, nmea_epochs(2, fix=False))
+    assert statuses(report) == {**CLEAN, "gps": "warn"}
+    assert text_of(report, "gps").endswith(
+        "; no fix yet, 3 satellites (normal for a cold start or indoors)"
+    )
+
+
+def test_bad_checksums_warn(tmp_path: Path, pty_port: tuple[int, str]) -> None:
+    said = nmea_epochs(2)
+    said = said.replace(b",A,", b",V,", 1)  # the first RMC changed: its checksum is now wrong
+    report = gps_doctor(tmp_path, pty_port, said)
+    assert statuses(report) == {**CLEAN, "gps": "warn"}
+    assert "; 1 bad checksums (noise on the line?)" in text_of(report, "gps")
+
+
+def test_bytes_that_are_never_nmea_fail_and_suggest_the_baud_rate(
+    tmp_path: Path, pty_port: tuple[int, str]
+) -> None:
+    """What a receiver at 38400 baud looks like to a port at 9600: bytes, never a sentence."""
+    noise = bytes(range(256)).replace(b"$", b"") * 4
+    report = gps_doctor(tmp_path, pty_port, noise)
+    assert statuses(report) == {**CLEAN, "gps": "fail"}
+    assert text_of(report, "gps") == (
+        f"{pty_port[1]}: {len(noise)} bytes in 1.0 s but no NMEA sentence "
+        "(is 9600 baud the receiver's rate?)"
+    )
+
+
+def test_a_gps_backend_of_none_is_skipped(tmp_path: Path) -> None:
+    report = doctor(
+        config_with(tmp_path, '[gps]\nenabled = true\nport = "/dev/x"\n[hal]\ngps = "none"\n')
+    )
+    assert statuses(report) == {**CLEAN, "gps": "skip"}
+    assert text_of(report, "gps") == 'no receiver ([hal] gps = "none")'
+
+
+def test_the_gps_check_releases_the_port(tmp_path: Path, pty_port: tuple[int, str]) -> None:
+    """After the check the port is closed: the firmware (or a second doctor) can open it."""
+    _, path = pty_port
+    config = config_with(tmp_path, f'[gps]\nenabled = true\nport = "{path}"\n')
+    opened = open_board(config, "sim")
+    try:
+        run_doctor(config, opened, gps_window=0.1)
+        assert opened.gps is not None and not opened.gps.port.is_open
+    finally:
+        opened.close()
 
 
 SIM_PARTS = """

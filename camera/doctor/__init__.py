@@ -1,6 +1,6 @@
 """``bodycam doctor``: check a board before trusting it with evidence (SPEC 13).
 
-One module per area (pins, camera, encoder, microphone, storage, ports, clock), each a
+One module per area (pins, camera, encoder, microphone, storage, ports, gps, clock), each a
 check returning one :class:`Result`: ok, warn, fail, or skip for a part the
 config does not use. Why it is built this way:
 
@@ -23,9 +23,10 @@ from camera.doctor.board import open_board
 from camera.doctor.camera import check_camera
 from camera.doctor.clock import ClockReading, check_clock
 from camera.doctor.encoder import check_encoder
+from camera.doctor.gps import GPS_WINDOW, check_gps
 from camera.doctor.microphone import check_microphone
 from camera.doctor.pins import check_pins
-from camera.doctor.ports import GPS_WINDOW, check_console, check_gps
+from camera.doctor.ports import check_console
 from camera.doctor.result import Report, Result, Status, why
 from camera.doctor.storage import PROBE_NAME, check_storage
 from hal.board import Parts

@@ -53,4 +53,5 @@ def open_board(
         start=start,
         audio=(config.audio.rate, config.audio.channels) if config.audio.enabled else None,
         microphone=config.hal.microphone,
+        gps=(config.gps.port, config.gps.baudrate) if config.gps.enabled else None,
     )
