@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from camera.clock_discipline import ClockDiscipline
 from camera.encoders import Encoder
 from camera.frames import EncodedFrame
 from camera.overlay import Overlay
@@ -104,12 +105,15 @@ class Capture:
         overlay: Overlay | None = None,
         offload: bool = False,
         encode_depth: int = 8,
+        discipline: ClockDiscipline | None = None,
     ) -> None:
         self.clock = clock
         self.sensor = sensor
         self.encoder = encoder
         self.ring = ring
         self.overlay = overlay
+        #: Whether the wall time the overlay burns in is vouched for (None: always).
+        self.discipline = discipline
         self.listeners: list[Listener] = []
         self.skip_listeners: list[SkipListener] = []
         self.frames_captured = 0
@@ -136,7 +140,8 @@ class Capture:
 
     def _on_frame(self, image: np.ndarray, number: int, time: float) -> None:
         if self.overlay is not None:
-            self.overlay.draw(image, self.clock.wall(time))
+            d = self.discipline
+            self.overlay.draw(image, self.clock.wall(time), d is None or d.disciplined)
         self.frames_captured += 1
         self.last_number, self.last_time = number, time
         if self._thread is not None:

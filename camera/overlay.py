@@ -9,6 +9,14 @@ Everything draw() changes lies in one box at the bottom left, placed below the
 SPEC section 8 frame-code strip (y >= CODE_HEIGHT): the frame numbers that
 verify reads can never be touched, at any frame size config accepts.
 
+A time nothing vouches for (no GPS fix, no NTP: a Pi without a real-time
+clock may be days out) is followed by :data:`MARKER`, so nobody watching
+takes it at face value (SPEC 14). A word, not a symbol: at 14 px a trailing
+"?" is easy to miss and a leading "~" looks like a dash, and the marker has
+to be noticed by someone who does not know to look for it. Marked and unmarked
+text each have their own layout, laid out up front, so an unmarked frame is
+drawn exactly as before the marker existed.
+
 The outline is the rendered text mask dilated, not bolder black text drawn
 underneath: OpenCV 5 renders the Hershey font ids with a TrueType face in which
 ``thickness`` only picks a weight, so "thickness + 2" no longer means a wider
@@ -42,6 +50,8 @@ MIN_MARGIN_PX = 4
 #: Every digit has the same advance in the Hershey fonts and in OpenCV 5's
 #: face, so any time is as wide as this one: the layout is fixed per frame size.
 TIME_TEMPLATE = "0000-00-00 00:00:00.000Z"
+#: After the time while wall time is not disciplined (no GPS, no NTP).
+MARKER = "UNSYNCED"
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,16 @@ class Layout:
     origins: tuple[tuple[int, int], ...]  # baseline origin of each line, inside the box
 
 
-def text_lines(device_id: str, wall: datetime, two_lines: bool) -> tuple[str, ...]:
-    """The overlay's text: on two lines when a long device id would not fit beside the time."""
+def text_lines(
+    device_id: str, wall: datetime, two_lines: bool, marked: bool = False
+) -> tuple[str, ...]:
+    """The overlay's text: on two lines when a long device id would not fit beside the time.
+
+    ``marked``: the time is followed by :data:`MARKER` (wall time not disciplined).
+    """
     time = f"{wall:%Y-%m-%d %H:%M:%S}.{wall.microsecond // 1000:03d}Z"
+    if marked:
+        time = f"{time} {MARKER}"
     return (device_id, time) if two_lines else (f"{device_id} {time}",)
 
 
@@ -143,18 +160,20 @@ def _fit(lines: tuple[str, ...], want_px: int, room: tuple[int, int]) -> _Block 
     return best
 
 
-@lru_cache(maxsize=8)
-def layout(device_id: str, width: int, height: int) -> Layout:
+@lru_cache(maxsize=16)
+def layout(device_id: str, width: int, height: int, marked: bool = False) -> Layout:
     """The overlay's layout on a ``width`` x ``height`` frame (raises ValueError if it cannot fit).
 
     One line at the wanted size if it fits, else two lines (a long device id
     above the time) if that is bigger, else the larger of the two shrunk.
+    ``marked``: for the time followed by :data:`MARKER`.
     """
     want_px = max(MIN_TEXT_PX, round(TEXT_FRACTION * height))
     margin = max(MIN_MARGIN_PX, round(MARGIN_FRACTION * min(width, height)))
     room = (width - 2 * margin, height - margin - CODE_HEIGHT)
+    time = f"{TIME_TEMPLATE} {MARKER}" if marked else TIME_TEMPLATE
     best: _Block | None = None
-    for lines in ((f"{device_id} {TIME_TEMPLATE}",), (device_id, TIME_TEMPLATE)):
+    for lines in ((f"{device_id} {time}",), (device_id, time)):
         block = _fit(lines, want_px, room)
         if block is not None and (best is None or block.glyph_px > best.glyph_px):
             best = block
@@ -185,28 +204,32 @@ class Overlay:
         laid out when it first arrives.
         """
         self.device_id = device_id
-        self._layouts: dict[tuple[int, int], Layout] = {}
+        self._layouts: dict[tuple[int, int, bool], Layout] = {}
         if size is not None:
-            self._layout_for(*size)
+            self._layout_for(*size, marked=False)
+            self._layout_for(*size, marked=True)
 
-    def _layout_for(self, width: int, height: int) -> Layout:
+    def _layout_for(self, width: int, height: int, marked: bool) -> Layout:
         """Kept here, not only in layout()'s cache, which other frame sizes may evict."""
-        lay = self._layouts.get((width, height))
+        key = (width, height, marked)
+        lay = self._layouts.get(key)
         if lay is None:
-            lay = self._layouts[(width, height)] = layout(self.device_id, width, height)
+            lay = self._layouts[key] = layout(self.device_id, width, height, marked)
         return lay
 
-    def draw(self, image: np.ndarray, wall: datetime) -> None:
+    def draw(self, image: np.ndarray, wall: datetime, disciplined: bool = True) -> None:
         """White text with a dark outline, alpha-blended so small text stays smooth.
 
-        The work is confined to the layout's box (a few per cent of the frame),
-        which keeps the cost per frame small on the capture hot path.
+        ``disciplined`` False marks the time (:data:`MARKER`). The work is
+        confined to the layout's box (a few per cent of the frame), which
+        keeps the cost per frame small on the capture hot path.
         """
-        lay = self._layout_for(image.shape[1], image.shape[0])
+        marked = not disciplined
+        lay = self._layout_for(image.shape[1], image.shape[0], marked)
         x, y, w, h = lay.box
         mask = np.zeros((h, w), np.uint8)
         for text, origin in zip(
-            text_lines(self.device_id, wall, lay.two_lines), lay.origins, strict=True
+            text_lines(self.device_id, wall, lay.two_lines, marked), lay.origins, strict=True
         ):
             cv2.putText(mask, text, origin, FONT, lay.scale, 255, lay.thickness, cv2.LINE_AA)
         halo = cv2.dilate(mask, _disc(lay.outline))

@@ -22,12 +22,20 @@ class VirtualClock(Clock):
 
     def __init__(self, start: datetime | None = None) -> None:
         super().__init__(start)
+        #: What the simulated wall clock stands for: ``sim`` (the world's time, the
+        #: truth by definition) or ``system`` (a device clock nothing vouches for:
+        #: a run with a GPS receiver, whose clock is right only once GPS says so).
+        self.source = "sim"
         self._now = 0.0
         self._posted: deque[Callback] = deque()
         self._lock = threading.Lock()
 
     def now(self) -> float:
         return self._now
+
+    def wall_source(self) -> str:
+        """``sim`` unless the run made the device's clock one GPS must discipline."""
+        return self.source
 
     def call_soon_threadsafe(self, callback: Callback) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from camera.config import VideoConfig
 from camera.framecode import CODE_HEIGHT, CODE_WIDTH, draw_frame_code, read_frame_code
-from camera.overlay import Overlay, layout
+from camera.overlay import MARKER, Overlay, layout, text_lines
 
 WALL = datetime(2024, 6, 3, 14, 7, 59, 123_000, tzinfo=UTC)
 #: The sizes people use: the README example and CI scenarios (640x360), 4:3,
@@ -100,6 +100,25 @@ def test_only_the_layout_box_changes() -> None:
     assert np.array_equal(image[outside], before[outside])
 
 
+def test_an_undisciplined_time_is_marked_and_only_then() -> None:
+    """The marker follows the time; a disciplined frame is drawn as it always was."""
+    assert text_lines("BWC-0001", WALL, False, marked=True) == (
+        f"BWC-0001 2024-06-03 14:07:59.123Z {MARKER}",
+    )
+    base = coded_frame(640, 360)
+    plain, default, marked = base.copy(), base.copy(), base.copy()
+    Overlay("BWC-0001", (640, 360)).draw(plain, WALL, disciplined=True)
+    Overlay("BWC-0001").draw(default, WALL)
+    Overlay("BWC-0001").draw(marked, WALL, disciplined=False)
+    assert np.array_equal(plain, default)
+    px0, py0, px1, py1 = changed_box(base, plain)
+    mx0, my0, mx1, my1 = changed_box(base, marked)
+    # Same line, same left edge and height; the marker adds a word's width after the time.
+    assert (mx0, my0, my1) == (px0, py0, py1) and mx1 - px1 > 5 * (py1 - py0)
+    assert np.array_equal(marked[:, : px1 - 20], plain[:, : px1 - 20])  # the time itself unchanged
+    assert mx1 <= 640 and read_frame_code(marked) == NUMBER
+
+
 def test_a_long_device_id_goes_on_its_own_line() -> None:
     device_id = "metropolitan-police-station-42-traffic-division-unit-0007"
     lay = layout(device_id, 640, 360)
@@ -132,26 +151,26 @@ even = lambda lo, hi: st.integers(lo // 2, hi // 2).map(lambda n: 2 * n)  # noqa
 
 
 @settings(max_examples=40)
-@given(device_id=device_ids, width=even(512, 7680), height=even(64, 4320))
+@given(device_id=device_ids, width=even(512, 7680), height=even(64, 4320), marked=st.booleans())
 def test_every_accepted_size_has_a_legible_layout_clear_of_the_code(
-    device_id: str, width: int, height: int
+    device_id: str, width: int, height: int, marked: bool
 ) -> None:
     VideoConfig(width=width, height=height)  # config accepts this frame size
-    lay = layout(device_id, width, height)
+    lay = layout(device_id, width, height, marked)
     x, y, w, h = lay.box
     assert x >= 0 and y >= CODE_HEIGHT and x + w <= width and y + h <= height
     assert lay.glyph_px >= 6
-    if len(device_id) <= 16 and 3 * width >= 4 * height:  # a usual id on a 4:3 or wider frame
+    if not marked and len(device_id) <= 16 and 3 * width >= 4 * height:  # a usual id, 4:3+
         assert not lay.two_lines and lay.glyph_px == max(14, round(0.035 * height))
 
 
 @settings(max_examples=15)
-@given(device_id=device_ids, width=even(512, 1920), height=even(64, 1080))
+@given(device_id=device_ids, width=even(512, 1920), height=even(64, 1080), marked=st.booleans())
 def test_drawing_stays_in_the_frame_and_off_the_code(
-    device_id: str, width: int, height: int
+    device_id: str, width: int, height: int, marked: bool
 ) -> None:
     image = coded_frame(width, height)
     before = image.copy()
-    Overlay(device_id).draw(image, WALL)
+    Overlay(device_id).draw(image, WALL, disciplined=not marked)
     assert changed_box(before, image)[1] >= CODE_HEIGHT
     assert read_frame_code(image) == NUMBER

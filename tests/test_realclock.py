@@ -86,6 +86,7 @@ def test_a_real_clock_recording_verifies(tmp_path: Path, caplog: pytest.LogCaptu
     assert isinstance(clock, MonotonicClock) and clock.follows_os
     offset = [0.0]
     clock.utc_now = lambda: os_utc() + timedelta(seconds=offset[0])
+    clock.ntp = lambda: True  # the step is NTP's, whatever this host's own NTP says
     clock.check_interval = 0.1  # compare often, so the step lands inside the short recording
     firmware = Firmware(config, hal, test_key(DEVICE, 0))
     caplog.set_level(logging.INFO, logger="camera.firmware")
@@ -123,7 +124,7 @@ def test_a_real_clock_recording_verifies(tmp_path: Path, caplog: pytest.LogCaptu
     assert m["stop"]["reason"] == "console"
     assert m["pre_event_seconds"] > 0 and m["frames"] >= FPS and len(m["segments"]) >= 2
     [step] = m["wall_clock_steps"]
-    assert step["seconds"] == pytest.approx(OS_STEP, abs=0.1)
+    assert step["seconds"] == pytest.approx(OS_STEP, abs=0.1) and step["source"] == "ntp"
     assert m["start_time"] <= step["time"] <= m["end_time"]
     assert any(f"encoder {m['encoder']} (h264" in r.getMessage() for r in caplog.records)
     report = verify_recording(rec, keys_beside(tmp_path / "store"))

@@ -6,6 +6,15 @@ boot; wall time (UTC) is device time plus an offset the clock keeps, so a wall
 clock step never reorders anything. Frames, pin edges, debounce timers and the
 writer's completions are all callbacks on this one loop, run in time order on
 one thread; other threads hand work in with :meth:`Clock.call_soon_threadsafe`.
+
+Wall time has a source (SPEC 14): what last set it, and so how far it can be
+trusted. A simulated world's time is the truth by definition (``sim``); a
+real clock follows the OS, which is right when NTP says it is synchronised
+(``ntp``) and otherwise may be the stale date a Pi boots with (``system``);
+a GPS fix beats both while it lasts (``gps``, set by the firmware's clock
+discipline, which holds the clock off the OS meanwhile). Every step says
+which source made it, so a recording lists not only that its UTC stamps
+moved but why.
 """
 
 from __future__ import annotations
@@ -15,8 +24,27 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 Callback = Callable[[], None]
+
+#: What can step the wall clock: a GPS fix, the OS clock set by NTP, or the OS
+#: clock set otherwise (by hand, a restored date, a simulated jump).
+STEP_SOURCES = ("gps", "ntp", "system")
+#: What wall time can follow: a step's sources, or a simulated world's time.
+WALL_SOURCES = (*STEP_SOURCES, "sim")
+
+
+class WallClockStep(NamedTuple):
+    """One wall-clock step: UTC stamps after device ``time`` moved by ``seconds``."""
+
+    time: float
+    seconds: float
+    source: str
+
+
+#: ``listener(device_time, seconds, source)``, on the loop thread, for each step.
+WallListener = Callable[[float, float, str], None]
 
 
 class Timer:
@@ -69,9 +97,11 @@ class Clock(ABC):
         self._heap = EventHeap()
         self._stopped = False
         self._wall_origin = start if start is not None else datetime(2026, 1, 1, 8, tzinfo=UTC)
-        self.wall_steps: list[tuple[float, float]] = []  # (device time, step seconds)
-        #: Told (device time, step) on each wall-clock step, e.g. to journal it.
-        self.wall_listeners: list[Callable[[float, float], None]] = []
+        self.wall_steps: list[WallClockStep] = []
+        #: Told (device time, step, source) on each wall-clock step, e.g. to journal it.
+        self.wall_listeners: list[WallListener] = []
+        #: True while a better source than the OS (GPS) sets wall time: see :meth:`hold_wall`.
+        self.wall_held = False
 
     # -- time -------------------------------------------------------------
     @abstractmethod
@@ -83,13 +113,36 @@ class Clock(ABC):
         t = self.now() if t is None else t
         return self._wall_origin + timedelta(seconds=t)
 
-    def step_wall(self, seconds: float) -> None:
-        """Step the wall clock (NTP/GPS correction); device time is untouched."""
+    def step_wall(self, seconds: float, source: str = "system") -> None:
+        """Step the wall clock (an NTP, GPS or manual correction); device time is untouched."""
+        if source not in STEP_SOURCES:
+            raise ValueError(f"wall-clock step source {source!r}, expected one of {STEP_SOURCES}")
         now = self.now()
-        self.wall_steps.append((now, seconds))
+        self.wall_steps.append(WallClockStep(now, seconds, source))
         self._wall_origin += timedelta(seconds=seconds)
         for listener in self.wall_listeners:
-            listener(now, seconds)
+            listener(now, seconds, source)
+
+    def wall_source(self) -> str:
+        """What wall time follows when no GPS holds it: one of :data:`WALL_SOURCES`.
+
+        Cheap (a frame's overlay asks): a clock that must ask the OS caches
+        the answer. This base follows nothing but its start, so ``system``.
+        """
+        return "system"
+
+    def hold_wall(self) -> None:
+        """A better source (GPS) sets wall time from now on: stop following the OS.
+
+        Otherwise the two would fight: the OS's stale or NTP-slewed clock
+        stepping back what GPS just set. Only a clock that follows the OS
+        does anything more than note it.
+        """
+        self.wall_held = True
+
+    def release_wall(self) -> None:
+        """The better source is gone: wall time may follow the OS again."""
+        self.wall_held = False
 
     # -- scheduling -------------------------------------------------------
     def call_at(self, when: float, callback: Callback) -> Timer:

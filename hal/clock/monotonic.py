@@ -15,6 +15,15 @@ already runs at NTP's corrected rate, so the two clocks part only by steps
 and by the offsets NTP slews in (at most 0.5 ms per second); following each
 of those would list clock-discipline noise as steps, and a slewed offset
 that adds up past the threshold is then listed once, as the step it became.
+
+A step's source is ``ntp`` when the kernel says NTP synchronises the OS clock
+(:func:`~hal.clock.ntp.kernel_ntp_synchronized`, asked at each comparison),
+else ``system``. While GPS holds the wall clock (:meth:`hold_wall`) the OS is
+not compared at all. Once GPS has set it, an OS clock that NTP does not
+synchronise is not followed again, even after GPS is lost: it is free-running
+like ours, and likely the stale date the Pi booted with, so following it would
+step a GPS-set clock back to a known-wrong one. It is followed again once NTP
+synchronises it.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from hal.clock import Callback, Clock, Timer
+from hal.clock.ntp import kernel_ntp_synchronized
 
 #: An OS clock that differs from ours by more than this (seconds) was stepped.
 WALL_STEP_THRESHOLD = 0.5
@@ -46,22 +56,30 @@ class MonotonicClock(Clock):
         start: datetime | None = None,
         *,
         utc_now: Callable[[], datetime] = os_utc,
+        ntp: Callable[[], bool | None] = kernel_ntp_synchronized,
         check_interval: float = WALL_CHECK_INTERVAL,
         step_threshold: float = WALL_STEP_THRESHOLD,
     ) -> None:
         """Device time 0 is now; wall time comes from ``utc_now`` unless a ``start`` is given.
 
         Only wall time from the OS follows the OS: a given ``start`` (a
-        replay, a test) is kept as it is. ``utc_now`` and the interval are
-        for tests, which step a fake OS clock without waiting.
+        replay, a test) is kept as it is. ``utc_now``, ``ntp`` and the
+        interval are for tests, which step a fake OS clock without waiting
+        and say whether NTP synchronises it.
         """
         self._t0 = time.monotonic()
         #: Reads the OS's UTC; followed only while ``follows_os``.
         self.utc_now = utc_now
+        #: Asks whether NTP synchronises the OS clock (None: cannot say, taken as no).
+        self.ntp = ntp
         self.follows_os = start is None
         self.check_interval = check_interval
         self.step_threshold = step_threshold
         self._next_check = check_interval
+        #: The last answer of ``ntp``: asked at each comparison, not per frame.
+        self.ntp_synced = bool(ntp()) if self.follows_os else False
+        #: False once GPS has set the wall clock: an unsynchronised OS is then no better.
+        self._trust_unsynced_os = True
         super().__init__(start if start is not None else utc_now())
         self._cond = threading.Condition()
         self._posted: deque[Callback] = deque()
@@ -102,6 +120,23 @@ class MonotonicClock(Clock):
             self._stopped = True
             self._cond.notify()
 
+    @property
+    def _following(self) -> bool:
+        return self.follows_os and not self.wall_held
+
+    def wall_source(self) -> str:
+        return "ntp" if self.follows_os and self.ntp_synced else "system"
+
+    def hold_wall(self) -> None:
+        super().hold_wall()
+        self._trust_unsynced_os = False
+
+    def release_wall(self) -> None:
+        """Follow the OS again from the next comparison (due at once: none ran while held)."""
+        super().release_wall()
+        if self.follows_os:
+            self.ntp_synced = bool(self.ntp())
+
     def follow_os(self, now: float | None = None) -> float | None:
         """Compare wall time with the OS's; a difference past the threshold is a step.
 
@@ -111,12 +146,15 @@ class MonotonicClock(Clock):
         """
         now = self.now() if now is None else now
         self._next_check = now + self.check_interval
-        if not self.follows_os:
+        if not self._following:
+            return None
+        self.ntp_synced = bool(self.ntp())
+        if not (self.ntp_synced or self._trust_unsynced_os):
             return None
         diff = (self.utc_now() - self.wall(now)).total_seconds()
         if abs(diff) <= self.step_threshold:
             return None
-        self.step_wall(diff)
+        self.step_wall(diff, "ntp" if self.ntp_synced else "system")
         return diff
 
     def run(self, until: float | None = None) -> None:
@@ -135,11 +173,11 @@ class MonotonicClock(Clock):
                 now = self.now()
                 if until is not None and now >= until:
                     return
-                check = self.follows_os and now >= self._next_check
+                check = self._following and now >= self._next_check
                 timer = self._heap.pop_due(now)
                 if timer is None and not check:
                     nxt = self._heap.next_time()
-                    wake = self._next_check if self.follows_os else None
+                    wake = self._next_check if self._following else None
                     limits = [x for x in (nxt, until, wake) if x is not None]
                     timeout = max(0.0, min(limits) - now) if limits else None
                     self._cond.wait(timeout)
