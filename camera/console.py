@@ -8,6 +8,7 @@ whitespace, command names case-insensitive::
     HELP [<command>]    -> INFO lines, then OK | ERR HELP: ...
     VERSION             -> OK bodycam <version>
     STATUS              -> OK state=<state> time=<now> frames=<captured> recording=<id or -> ...
+                           ... gps_fix=<valid|none|off> gps_satellites gps_age clock_source
     TRIGGER [<detail>]  -> OK | ERR TRIGGER: ...  (starts a recording; while recording, a marker)
     STOP                -> OK | ERR STOP: not recording   (stop reason "console")
     MARK                -> OK | ERR MARK: not recording   (a marker, source "console")
@@ -115,12 +116,15 @@ COMMANDS: dict[str, Command] = {
     ),
     "STATUS": Command(
         "STATUS",
-        "state, ring, pre-event, storage, last trigger, uptime",
+        "state, ring, pre-event, storage, trigger, GPS, clock",
         (
             "Replies OK and key=value pairs (- when there is none):",
             "state time frames recording ring_seconds ring_bytes ring_capacity",
-            "pre_event storage_free last_trigger last_trigger_source uptime.",
+            "pre_event storage_free last_trigger last_trigger_source uptime",
+            "gps_fix gps_satellites gps_age clock_source.",
             "pre_event: the seconds of pre-event a TRIGGER now would record.",
+            "gps_fix: valid, none (no fix now) or off; gps_age: seconds since the",
+            "last valid fix; clock_source: what UTC follows (gps, ntp, system, sim).",
         ),
     ),
     "TRIGGER": Command(
@@ -520,6 +524,8 @@ class Console:
             free = None
         last = fw.last_trigger
         booted = fw.booted_at
+        place = fw.positions
+        fix, age = place.latest, place.age()
         fields = {
             "state": fw.state.value,
             "time": f"{now:.6f}",
@@ -533,6 +539,10 @@ class Console:
             "last_trigger": None if last is None else f"{last[0]:.6f}",
             "last_trigger_source": None if last is None else last[1],
             "uptime": None if booted is None else f"{now - booted:.3f}",
+            "gps_fix": place.fix_state(),
+            "gps_satellites": None if fix is None else fix.satellites,
+            "gps_age": None if age is None else f"{age:.3f}",
+            "clock_source": fw.clock_discipline.source,
         }
         return "OK " + " ".join(f"{k}={format_value(k, v)}" for k, v in fields.items())
 

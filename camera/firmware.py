@@ -16,6 +16,7 @@ from typing import Any
 from camera import __version__
 from camera.audio_path import AudioPath
 from camera.capture import Capture
+from camera.clock_discipline import ClockDiscipline
 from camera.config import Config, audio_arena_bytes, ring_retention
 from camera.encoders import encoder_for
 from camera.encoders.signing import SigningEncoder
@@ -27,6 +28,7 @@ from camera.evidence.svf import ProductInfo, StreamSigner
 from camera.gestures import Gesture
 from camera.indicators import Indicators
 from camera.overlay import Overlay
+from camera.position import PositionLog
 from camera.recorder import Recorder, VideoFormat
 from camera.recovery import recover_storage
 from camera.ring import RingBuffer
@@ -34,6 +36,7 @@ from camera.segments import Sealer
 from camera.state import State, check
 from camera.triggers import Triggers
 from hal.board import Hal
+from hal.gps import Fix
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,11 @@ class Firmware:
         )
         # Sound (SPEC 15): its own ring beside the video's, in the same arena budget.
         self.audio = AudioPath(config, hal, audio_bytes) if config.audio.enabled else None
+        # Time and place (SPEC 14): every fix sets the wall clock first, then the
+        # position log, whose recent points reach back as far as the video ring.
+        self.clock_discipline = ClockDiscipline(self.clock, config.gps)
+        self.capture.discipline = self.clock_discipline  # marks an undisciplined overlay time
+        self.positions = PositionLog(self.clock, retain)
         self.recorder = Recorder(
             self.clock,
             hal.storage,
@@ -147,7 +155,9 @@ class Firmware:
             audio_ring=None if self.audio is None else self.audio.ring,
             audio_pre_event=config.audio.pre_event,
             audio_source=None if self.audio is None else self.audio.source_name,
+            positions=self.positions,
         )
+        self.positions.listeners.append(self.recorder.on_track)
         self.capture.listeners.append(self.recorder.on_frame)
         if self.audio is not None:
             self.audio.listeners.append(self.recorder.on_audio)
@@ -188,6 +198,7 @@ class Firmware:
             if self.audio.problem is not None:
                 self._no_microphone(self.audio.problem)
             self.audio.start()
+        self._start_gps()
         self._set_state(State.BUFFERING)
         for name, detector in self.triggers.detectors.items():
             # A level already active at boot is no edge: logged, never a trigger
@@ -244,6 +255,31 @@ class Firmware:
     def run(self, until: float) -> None:
         self.clock.run(until=until)
 
+    def _start_gps(self) -> None:
+        """Fixes from the receiver, if there is one; its silence recorded if one was asked for.
+
+        A receiver that did not open is never fatal (a recording without a
+        position is still evidence): said once, audited, and the track then
+        records every second as lost (``no_data``), which is what happened.
+        """
+        gps = self.hal.gps
+        if gps is None and not self.config.gps.enabled:
+            return
+        self.positions.start()
+        if gps is None:
+            why = self.hal.gps_problem or "not opened"
+            self._log("error", what="gps", detail=why)
+            self.audit.record("error", self.clock.now(), what="gps", detail=why)
+            return
+        gps.start(self._on_fix)
+
+    def _on_fix(self, fix: Fix) -> None:
+        """One epoch from the receiver, on the loop: the wall clock first, then the position."""
+        if self.state is State.STOPPED:
+            return
+        self.clock_discipline.on_fix(fix)
+        self.positions.on_fix(fix)
+
     def _no_microphone(self, why: str) -> None:
         """Sound was asked for and there is no microphone: said once, at boot, and audited."""
         self._log("error", what="microphone", detail=why)
@@ -254,6 +290,9 @@ class Firmware:
         self.capture.stop()
         if self.audio is not None:
             self.audio.stop()
+        if self.hal.gps is not None:
+            self.hal.gps.close()
+        self.positions.close()
         if self.recorder.active:
             self.stop_recording(reason, self.clock.now())
         self.hal.worker.drain()

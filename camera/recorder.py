@@ -43,6 +43,12 @@ Sound (SPEC 15), when the recorder has an audio format:
   gap, cause ``microphone``, journaled before the packet after it is
   written. A recording whose microphone gave nothing at all gets one gap
   over all of it, from the asked start to the stop.
+
+Place (SPEC 14), when the recorder has :class:`Positions`: the trigger
+carries the last valid fix at or before its first edge (with its age), and
+the track starts with the points of the pre-event still in the position
+log's ring; every later point is journaled as it comes
+(:meth:`Recorder.on_track`), so recovery after a power cut rebuilds it too.
 """
 
 from __future__ import annotations
@@ -71,10 +77,13 @@ from camera.evidence.records import (
     Head,
     Manifest,
     Marker,
+    Position,
     PreEventDropped,
+    StepSource,
     Stop,
     StopReason,
     Timing,
+    TrackEntry,
     Trigger,
     WallStep,
     r6,
@@ -114,6 +123,18 @@ class AudioPackets(Protocol):
         ...
 
 
+class Positions(Protocol):
+    """Where the camera was (:class:`camera.position.PositionLog`)."""
+
+    def position_at(self, t: float) -> Position | None:
+        """The last valid fix at or before device time ``t``, with its age."""
+        ...
+
+    def points_from(self, t: float) -> list[TrackEntry]:
+        """Track points already made at or after device time ``t`` (the pre-event's)."""
+        ...
+
+
 @dataclass
 class Recording:
     """Loop-side state of the recording in progress."""
@@ -148,6 +169,8 @@ class Recording:
     #: Device time from which packets are the recording's: its asked start, or
     #: its first frame if later (sound before that has no timestamp).
     audio_from: float = 0.0
+    #: Track points and lost moments so far (journaled as they came).
+    track: list[TrackEntry] = field(default_factory=list)
 
     @property
     def all_gaps(self) -> list[Gap]:
@@ -188,10 +211,12 @@ class Recorder:
         audio_ring: AudioPackets | None = None,
         audio_pre_event: bool = False,
         audio_source: str | None = None,
+        positions: Positions | None = None,
     ) -> None:
         """``audio``: the segments' sound (None: audio is off); ``audio_ring``: the
         packets from before a trigger; ``audio_source``: the microphone's backend
-        name, written into the manifest."""
+        name, written into the manifest; ``positions``: the trigger's position and
+        the pre-event's track points (None: none, as with GPS off)."""
         self.clock = clock
         self.storage = storage
         self.worker = worker
@@ -212,6 +237,7 @@ class Recorder:
         self.audio_ring = audio_ring
         self.audio_pre_event = audio_pre_event
         self.audio_source = audio_source
+        self.positions = positions
         self.recording: Recording | None = None
         clock.wall_listeners.append(self._wall_step)
         self.counter = self._last_counter()
@@ -277,6 +303,7 @@ class Recorder:
             detail=detail,
             time=r6(trigger_time),
             wall_time=iso_utc(self.clock, trigger_time),
+            position=None if self.positions is None else self.positions.position_at(trigger_time),
         )
         rec = Recording(rec_id, rec_id, trigger, first or EncodedFrame(b"", -1, trigger_time, True))
         sound: list[EncodedAudio] = []
@@ -330,6 +357,9 @@ class Recorder:
             )
 
         self.worker.submit(open_writer)
+        if self.positions is not None:  # the pre-event's points, journaled after the head
+            for point in self.positions.points_from(stamp_time):
+                self.on_track(point)
         if self.audit is not None:
             self.audit.later(
                 "trigger", trigger_time, recording_id=rec_id, source=source, detail=detail
@@ -589,11 +619,21 @@ class Recorder:
             holes.append((pos, end - pos, GapCause.CAMERA))
         return holes
 
-    def _wall_step(self, t: float, seconds: float) -> None:
+    def _wall_step(self, t: float, seconds: float, source: str) -> None:
         """Journal a wall-clock step so a recovered manifest still records it."""
         rec = self.recording
         if rec is not None:
-            self._journal(rec, WallStep(time=r6(t), seconds=seconds))
+            step = WallStep(time=r6(t), seconds=seconds, source=StepSource(source))
+            self._journal(rec, step)
+
+    def on_track(self, point: TrackEntry) -> None:
+        """A track point or lost moment: kept and journaled while recording (else ignored)."""
+        rec = self.recording
+        if rec is not None:
+            rec.track.append(point)
+            # Once a second, and dozens at once in a pre-event flush: durable with
+            # the next sync point rather than an fsync each.
+            self._journal(rec, point, durable=False)
 
     def mark(self, source: str, t: float, detail: str | None = None) -> None:
         rec = self.recording
@@ -604,12 +644,16 @@ class Recorder:
             if self.audit is not None:
                 self.audit.later("marker", t, recording_id=rec.id, source=source, detail=detail)
 
-    def _journal(self, rec: Recording, record: JournalRecord) -> None:
-        """A journal record, written by the writer in order with the frames."""
+    def _journal(self, rec: Recording, record: JournalRecord, *, durable: bool = True) -> None:
+        """A journal record, written by the writer in order with the frames.
+
+        ``durable=False``: made durable by the next sync point, not by an fsync
+        of its own (see :meth:`Journal.append`).
+        """
 
         def write() -> None:
             if (writer := rec.live_writer) is not None:
-                writer.journal.append(record)
+                writer.journal.append(record, durable=durable)
 
         self.worker.submit(write)
 
@@ -636,14 +680,15 @@ class Recorder:
         stop = Stop(reason=StopReason(reason), time=r6(t))
         head = self._head(rec)
         markers = list(rec.markers)
+        track = list(rec.track)
         gaps = rec.all_gaps
         audio_gaps = rec.all_audio_gaps
         silent = self._silence(rec, t)
         if silent is not None:
             audio_gaps.append(silent)
         steps = [
-            WallStep(time=r6(at), seconds=step)
-            for at, step in self.clock.wall_steps
+            WallStep(time=r6(at), seconds=step, source=StepSource(source))
+            for at, step, source in self.clock.wall_steps
             if rec.first.time <= at <= t
         ]
         result: dict[str, Any] = {}
@@ -659,7 +704,7 @@ class Recorder:
                 segments = writer.close()
                 writer.journal.close()
                 manifest = Manifest.build(
-                    head, segments, stop, markers, gaps, steps, audio_gaps=audio_gaps
+                    head, segments, stop, markers, gaps, steps, audio_gaps=audio_gaps, track=track
                 )
                 if self.custody is not None:
                     result.update(self.custody.write(self.storage, rec.directory, manifest))

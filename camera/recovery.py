@@ -25,6 +25,11 @@ The rules (SPEC section 7), because this runs on evidence:
 - A closed segment whose ``segment`` record was lost is described from its
   bytes and decoded pictures, anchored on its own sync records.
 
+The track (SPEC 14) is the journal's track points, in the order they were
+journaled, from the first frame to the stop; a journal from before GPS
+(its head's trigger has no ``position``) recovers into a manifest without
+one, as it would have been written.
+
 Sound is recovered as the pictures are: each sync record carries the audio
 packets its bytes hold (exactly: :mod:`camera.mux_holds`), so a segment cut
 back to a sync claims exactly the packets left in it, and the ones after
@@ -449,6 +454,7 @@ def recover_recording(
         journal.of_type(WallStep),
         recovery=work.report,
         audio_gaps=work.audio_gaps,
+        track=ABSENT if work.head.trigger.position is ABSENT else journal.track(),
     )
     if custody is not None:
         return custody.write(storage, directory, manifest)

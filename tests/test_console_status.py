@@ -106,6 +106,10 @@ KEYS = [
     "last_trigger",
     "last_trigger_source",
     "uptime",
+    "gps_fix",
+    "gps_satellites",
+    "gps_age",
+    "clock_source",
 ]
 
 

@@ -140,9 +140,9 @@ def test_text_shows_gaps_steps_markers_stop_with_wall_times(capsys, recorded: Pa
         "lost       45 frames in 1 gap (camera 45); firmware dropped 0",
         "  gap      camera: 45 frames (150-194) at 2026-01-01T07:59:35.000Z (device 5.000-6.467 s)",
         "clock      2 wall-clock steps",
-        "  step     -30.000 s at device 2.000 s: 2026-01-01T08:00:02.000Z -> "
+        "  step     -30.000 s (system) at device 2.000 s: 2026-01-01T08:00:02.000Z -> "
         "2026-01-01T07:59:32.000Z",
-        "  step     +90.000 s at device 7.000 s: 2026-01-01T07:59:37.000Z -> "
+        "  step     +90.000 s (system) at device 7.000 s: 2026-01-01T07:59:37.000Z -> "
         "2026-01-01T08:01:07.000Z",
         "markers    2",
         "  marker   holster at 2026-01-01T08:01:08.500Z (device 8.500 s)",
@@ -186,9 +186,9 @@ def test_json_has_the_same_facts_as_numbers(capsys, recorded: Path) -> None:
             "wall_time": "2026-01-01T07:59:35.000Z",
         }
     ]
-    assert [(s["time"], s["seconds"]) for s in item["wall_clock_steps"]] == [
-        (2.0, -30.0),
-        (7.0, 90.0),
+    assert [(s["time"], s["seconds"], s["source"]) for s in item["wall_clock_steps"]] == [
+        (2.0, -30.0, "system"),
+        (7.0, 90.0, "system"),
     ]
     assert item["wall_clock_steps"][1]["wall_after"] == "2026-01-01T08:01:07.000Z"
     assert [(m["source"], m["time"]) for m in item["markers"]] == [
@@ -272,6 +272,19 @@ def test_a_total_that_does_not_add_up_is_a_problem_line(capsys, store: Path) -> 
     code, out, _ = run_cli(capsys, "inspect", str(rec))
     assert code == 0
     assert f"problem    manifest.json: frames is 1, the segments hold {held} " in out
+
+
+def test_a_step_without_a_source_older_firmware_is_shown_without_one(capsys, store: Path) -> None:
+    rec = the_recording(store)
+    steps = json.loads((rec / MANIFEST).read_text())["wall_clock_steps"]
+    edit_manifest(
+        rec, wall_clock_steps=[{"time": s["time"], "seconds": s["seconds"]} for s in steps]
+    )
+    code, out, _ = run_cli(capsys, "inspect", str(rec))
+    assert code == 0
+    assert "  step     -30.000 s at device 2.000 s: 2026-01-01T08:00:02.000Z -> " in out
+    _, [item], _ = inspect_json(capsys, store)
+    assert [s["source"] for s in item["wall_clock_steps"]] == [None, None]
 
 
 def test_no_key_beside_the_recordings(capsys, store: Path) -> None:

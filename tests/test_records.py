@@ -162,6 +162,7 @@ def test_manifest_keys_keep_their_order() -> None:
         "gaps",
         "markers",
         "wall_clock_steps",
+        "track",  # [] when GPS is off; absent in manifests from before GPS
         "audio",  # null when audio is off; absent in manifests from before audio
         "segments",
         "recovery",
@@ -214,7 +215,9 @@ def build(
         audio=audio,
     )
     stop = Stop(reason=StopReason.END_OF_RUN, time=20.0)
-    return Manifest.build(head, segments, stop, [], gaps, [], recovery, audio_gaps=audio_gaps)
+    return Manifest.build(
+        head, segments, stop, [], gaps, [], recovery, audio_gaps=audio_gaps, track=[]
+    )
 
 
 def test_build_adds_up_segments_and_counts_only_the_firmwares_drops() -> None:

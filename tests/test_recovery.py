@@ -144,6 +144,7 @@ def test_recovery_rebuilds_manifest_and_keeps_the_cut_tail(small_crash: Path, co
         "source": "holster",
         "time": 3.0,
         "wall_time": "2026-01-01T08:00:03.000Z",
+        "position": None,  # GPS off: no fix at the trigger
     }
     # Frames past the last sync are not described, but their bytes are kept.
     assert max(on_disk) > m["last_frame"]

@@ -5,7 +5,8 @@ would leave segments nobody can vouch for. So each recording keeps
 ``journal.jsonl``: its head (who, what, why) at the start, a ``sync`` record
 each time the open segment has been fsync'ed (file, bytes, frames up to
 there), each closed segment with its sha256, markers and gaps as they happen,
-and the stop. Recovery rebuilds the manifest from it. The journal stays beside
+the track's points (and lost moments) as the receiver gives them, and the
+stop. Recovery rebuilds the manifest from it. The journal stays beside
 the manifest as the recording's audit trail.
 
 Each line carries a crc32 of its record (``{"sync": {...}, "crc32": "..."}``)
@@ -39,18 +40,25 @@ from camera.evidence.records import (
     Gap,
     GapCause,
     Head,
+    LostReason,
     Marker,
     Segment,
+    StepSource,
     Stop,
     StopReason,
     Sync,
     Timing,
+    TrackEntry,
+    TrackLost,
+    TrackPoint,
     WallStep,
 )
 from hal.storage import Storage
 
 CRC = "crc32"
-JournalRecord = Head | Sync | Segment | Marker | Gap | AudioGap | WallStep | Stop
+JournalRecord = (
+    Head | Sync | Segment | Marker | Gap | AudioGap | WallStep | TrackPoint | TrackLost | Stop
+)
 #: Each line's kind (its one key) and the record it holds.
 KINDS: dict[str, type[JournalRecord]] = {
     "head": Head,
@@ -60,10 +68,12 @@ KINDS: dict[str, type[JournalRecord]] = {
     "gap": Gap,
     "audio_gap": AudioGap,
     "wall_step": WallStep,
+    "track": TrackPoint,
+    "track_lost": TrackLost,
     "stop": Stop,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
-R = TypeVar("R", Head, Sync, Segment, Marker, Gap, AudioGap, WallStep, Stop)
+R = TypeVar("R", Head, Sync, Segment, Marker, Gap, AudioGap, WallStep, TrackPoint, TrackLost, Stop)
 
 
 def _record_bytes(kind: str, payload: Any) -> bytes:
@@ -83,12 +93,21 @@ class Journal:
     def __init__(self, storage: Storage, directory: str) -> None:
         self._file = storage.open_append(f"{directory}/{JOURNAL}")
 
-    def append(self, record: JournalRecord) -> None:
-        """One record, durable before this returns."""
+    def append(self, record: JournalRecord, *, durable: bool = True) -> None:
+        """One record, durable before this returns unless ``durable`` is False.
+
+        ``durable=False`` is for records that come every second and may wait
+        for the next sync point (half a second of video at most): each fsync
+        costs a card write, and a pre-event flush journals dozens of track
+        points at once. The next durable append makes them durable with it;
+        a power cut before that loses them from the tail, never from the
+        middle, and the reader drops a torn tail line by its CRC.
+        """
         kind, payload = _KIND_OF[type(record)], record.to_json()
         line = json.dumps({kind: payload, CRC: crc_of(kind, payload)}) + "\n"
         self._file.write(line.encode())
-        self._file.sync()
+        if durable:
+            self._file.sync()
 
     def close(self) -> None:
         self._file.close()
@@ -128,7 +147,12 @@ Check = Callable[[Any], bool]
 
 
 def _one_of(
-    values: type[StopReason] | type[GapCause] | type[AudioGapCause] | type[Timing],
+    values: type[StopReason]
+    | type[GapCause]
+    | type[AudioGapCause]
+    | type[Timing]
+    | type[StepSource]
+    | type[LostReason],
 ) -> Check:
     return lambda v: isinstance(v, str) and v in set(values)
 
@@ -200,8 +224,42 @@ def _audio(need: dict[str, Check]) -> Check:
     )
 
 
+def _or_null(check: Check) -> Check:
+    return lambda v: v is None or check(v)
+
+
+_NUMBER_OR_NULL = _or_null(_is_number)
+_INT_OR_NULL = _or_null(_is_int)
+_UTC = _or_null(_is_text)
+_POSITION: dict[str, Check] = {
+    "time": _is_time,
+    "age": _is_time,
+    "utc": _UTC,
+    "lat": _is_number,
+    "lon": _is_number,
+    "speed": _NUMBER_OR_NULL,
+    "quality": _INT_OR_NULL,
+    "satellites": _INT_OR_NULL,
+}
+_TRACK_POINT: dict[str, Check] = {
+    "time": _is_time,
+    "utc": _UTC,
+    "lat": _is_number,
+    "lon": _is_number,
+    "speed": _NUMBER_OR_NULL,
+    "course": _NUMBER_OR_NULL,
+    "quality": _INT_OR_NULL,
+    "satellites": _INT_OR_NULL,
+    "hdop": _NUMBER_OR_NULL,
+    "offset": _NUMBER_OR_NULL,
+}
 _DETAIL: dict[str, Check] = {"detail": lambda v: isinstance(v, str)}
 _TRIGGER: dict[str, Check] = {"source": _is_text, "time": _is_time, "wall_time": _is_text}
+#: What a trigger may carry besides: its detail, and (newer firmware) its position.
+_TRIGGER_MAY: dict[str, Check] = {
+    **_DETAIL,
+    "position": lambda v: v is None or _fields_ok(v, _POSITION),
+}
 #: The fields each kind's record needs, so that ``from_json`` can build it. A
 #: record without them is as unreadable as a torn line (an old journal has no
 #: checksum to catch it).
@@ -214,7 +272,7 @@ FIELDS: dict[str, dict[str, Check]] = {
         "width": _is_int,
         "height": _is_int,
         "fps": lambda v: type(v) in (int, float) and v > 0,
-        "trigger": lambda v: _fields_ok(v, _TRIGGER, _DETAIL),
+        "trigger": lambda v: _fields_ok(v, _TRIGGER, _TRIGGER_MAY),
         "pre_event_requested": _is_time,
     },
     "sync": _SPAN,
@@ -223,6 +281,8 @@ FIELDS: dict[str, dict[str, Check]] = {
     "gap": _GAP,
     "audio_gap": _AUDIO_GAP,
     "wall_step": {"time": _is_time, "seconds": _is_number},
+    "track": _TRACK_POINT,
+    "track_lost": {"time": _is_time, "utc": _UTC, "lost": _one_of(LostReason)},
     "stop": {"reason": _one_of(StopReason), "time": _is_time},
 }
 #: Fields a kind may lack (journals of older firmware), checked when present.
@@ -236,6 +296,7 @@ OPTIONAL: dict[str, dict[str, Check]] = {
     "sync": {"audio": _audio(_AUDIO_SPAN)},
     "segment": {"audio": _audio(_AUDIO_SPAN), "frame_sha256": _is_hashes},
     "marker": _DETAIL,
+    "wall_step": {"source": _one_of(StepSource)},
 }
 
 
@@ -260,6 +321,16 @@ class JournalContents:
     def of_type(self, cls: type[R]) -> list[R]:
         """The records of one kind, typed; every field they need was checked on reading."""
         return [cls.from_json(p) for p in self.of(_KIND_OF[cls])]
+
+    def track(self) -> list[TrackEntry]:
+        """The track's points and lost moments, typed, in the order they were journaled."""
+        out: list[TrackEntry] = []
+        for r in self.records:
+            if r.kind == "track":
+                out.append(TrackPoint.from_json(r.payload))
+            elif r.kind == "track_lost":
+                out.append(TrackLost.from_json(r.payload))
+        return out
 
 
 def _no_constants(name: str) -> Any:

@@ -85,6 +85,17 @@ class AudioGapCause(StrEnum):
     WRITER_BACKLOG = "writer_backlog"
 
 
+class StepSource(StrEnum):
+    """What stepped the wall clock (a ``wall_clock_steps`` entry's ``source``)."""
+
+    #: A valid GPS fix's UTC (the firmware's clock discipline).
+    GPS = "gps"
+    #: The OS clock, stepped while NTP synchronised it.
+    NTP = "ntp"
+    #: The OS clock set otherwise: by hand, a restored date, a simulated jump.
+    SYSTEM = "system"
+
+
 #: Field metadata: the key is left out of the JSON while the value is None
 #: (``field(default=None, metadata=OPTIONAL)``).
 OPTIONAL = MappingProxyType({"optional": True})
@@ -130,6 +141,74 @@ class Record:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})  # type: ignore[arg-type]
 
 
+class LostReason(StrEnum):
+    """Why a track point has no position (SPEC 14: a lost fix is recorded as lost)."""
+
+    #: The receiver sent an epoch and said it has no fix (RMC status V, GGA quality 0).
+    NO_FIX = "no_fix"
+    #: Nothing came from the receiver for a second: stalled, unplugged, or never opened.
+    NO_DATA = "no_data"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position(Record):
+    """The trigger's ``position``: the last valid fix at or before the trigger.
+
+    ``time`` is the device time the fix arrived, ``age`` the trigger time minus
+    it: a fix from a minute ago says where the officer was a minute ago, and the
+    reader must be told so. ``utc`` is the receiver's time of the fix.
+    """
+
+    time: float
+    age: float
+    utc: str | None
+    lat: float
+    lon: float
+    speed: float | None
+    quality: int | None
+    satellites: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackPoint(Record):
+    """One epoch with a fix: where the receiver said the camera was, as it said it.
+
+    Every key is written, null where the receiver did not say (a GGA-only epoch
+    has no speed), so a point with a fix always has the same shape. ``offset``
+    is GPS UTC minus the device's wall clock at ``time`` (before any step that
+    fix itself caused): the device's clock error, seconds, visible per point.
+    """
+
+    time: float
+    utc: str | None
+    lat: float
+    lon: float
+    speed: float | None
+    course: float | None
+    quality: int | None
+    satellites: int | None
+    hdop: float | None
+    offset: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackLost(Record):
+    """A moment without a position: never a coordinate, never an interpolated one."""
+
+    time: float
+    #: The receiver's time of an epoch without a fix, if it had one.
+    utc: str | None
+    lost: LostReason
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        return cls(time=d["time"], utc=d["utc"], lost=LostReason(d["lost"]))
+
+
+#: An entry of the manifest's ``track``.
+TrackEntry = TrackPoint | TrackLost
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trigger(Record):
     """What started the recording; ``detail`` qualifies a console trigger."""
@@ -138,6 +217,22 @@ class Trigger(Record):
     detail: str | None = field(default=None, metadata=OPTIONAL)
     time: float
     wall_time: str
+    #: The last valid fix at or before ``time`` (:class:`Position`); null when
+    #: there was none (GPS off, or no fix yet), absent in older records.
+    position: Position | Absent | None = ABSENT
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        position = d.get("position", ABSENT)
+        return cls(
+            source=d["source"],
+            detail=d.get("detail"),
+            time=d["time"],
+            wall_time=d["wall_time"],
+            position=(
+                position if position is None or position is ABSENT else Position.from_json(position)
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,6 +289,17 @@ class WallStep(Record):
 
     time: float
     seconds: float
+    #: What made the step; absent in records of firmware from before sources.
+    source: StepSource | None = field(default=None, metadata=OPTIONAL)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        source = d.get("source")
+        return cls(
+            time=d["time"],
+            seconds=d["seconds"],
+            source=None if source is None else StepSource(source),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -482,6 +588,10 @@ class Manifest(Record):
     #: Wall-clock corrections during the recording: UTC stamps before and
     #: after a step differ by it; device times (and frame order) do not.
     wall_clock_steps: tuple[WallStep, ...]
+    #: Where the camera was, epoch by epoch (SPEC 14): fixes and lost
+    #: moments in device-time order, from the first frame to the stop; empty
+    #: when GPS is off, absent in manifests from before GPS.
+    track: tuple[TrackEntry, ...] | Absent = ABSENT
     #: The recording's sound (:class:`AudioBlock`); null when audio is off,
     #: absent in manifests from before audio.
     audio: AudioBlock | Absent | None = ABSENT
@@ -500,12 +610,16 @@ class Manifest(Record):
         wall_clock_steps: Iterable[WallStep] = (),
         recovery: RecoveryInfo | None = None,
         audio_gaps: Iterable[AudioGap] = (),
+        track: Iterable[TrackEntry] | Absent = ABSENT,
     ) -> Manifest:
         """The manifest from a recording's head (known at start) and what was written.
 
         One function for a normal stop and for recovery after a power cut, so
         both produce the same shape from the same facts; the ``audio`` block
-        too, from the head's, the segments' audio and the audio gaps.
+        too, from the head's, the segments' audio and the audio gaps. The
+        ``track`` keeps the points from the first frame to the stop: the
+        journal may hold one from before the first frame (a trigger with
+        nothing buffered) or after the last (power cut before the next sync).
         """
         first = segments[0] if segments else None
         last = segments[-1] if segments else None
@@ -536,6 +650,11 @@ class Manifest(Record):
             gaps=gaps,
             markers=tuple(markers),
             wall_clock_steps=tuple(wall_clock_steps),
+            track=(
+                track
+                if track is ABSENT
+                else tuple(p for p in track if start_time <= p.time <= stop.time)
+            ),
             audio=(
                 head.audio
                 if head.audio is None or head.audio is ABSENT

@@ -7,14 +7,15 @@ recordings. It reads no video; ``bodycam verify`` does (hashes, decoding,
 continuity, in-stream signatures), and the output says so. Nothing is changed.
 
 Per recording: id and path; device, video and audio; the trigger (source,
-detail, device and wall time) and pre-event; every frame lost, by cause (the
-manifest's ``dropped_frames`` counts only what the firmware dropped, so a
-camera gap is counted here separately); clock steps, markers and the stop
-with device and wall times; each segment on disk against the manifest's
-size, and files it does not list; whether it was interrupted (and the
-``bodycam recover`` command) or recovered (and what recovery did); and the
-manifest signature. Wall times other than the trigger's are derived: see
-:mod:`camera.inspection.wallclock`.
+detail, device and wall time, and its position) and pre-event; the track
+(points with a fix, points lost, and the GPS-versus-device clock offset);
+every frame lost, by cause (the manifest's ``dropped_frames`` counts only
+what the firmware dropped, so a camera gap is counted here separately);
+clock steps, markers and the stop with device and wall times; each segment
+on disk against the manifest's size, and files it does not list; whether it
+was interrupted (and the ``bodycam recover`` command) or recovered (and what
+recovery did); and the manifest signature. Wall times other than the
+trigger's are derived: see :mod:`camera.inspection.wallclock`.
 
 ``--json`` prints one JSON list, one object per recording, every object with
 every key below (null where a recording does not say; an ``unreadable`` one
@@ -29,6 +30,13 @@ wall times UTC strings as the firmware writes them, sizes bytes:
   ``height``, ``fps``; ``audio``: {``codec``, ``rate``, ``channels``} or null.
 - ``trigger``: {``source``, ``detail``, ``time``, ``wall_time``};
   ``pre_event_seconds``.
+- ``position``: the trigger's, {``time``, ``age``, ``utc``, ``lat``, ``lon``,
+  ``satellites``} (null: no valid fix before it, or a recording from before
+  GPS); ``track``: {``points``, ``fixes``, ``lost``, ``lost_by_reason``
+  {reason: points}, ``lost_seconds`` (whole device seconds with a lost point
+  and no fix), ``first_time``, ``last_time``, ``offset`` (GPS UTC minus the
+  device clock at the last point that says it)}, null for a recording from
+  before GPS.
 - ``start_time``, ``end_time``, ``duration`` (first frame to the end of the
   last), ``frames``, ``first_frame``, ``last_frame``.
 - ``stop``: {``reason``, ``time``, ``wall_time``} (null: interrupted before one).
@@ -37,7 +45,8 @@ wall times UTC strings as the firmware writes them, sizes bytes:
   ``pre_event_dropped`` (oldest pre-event frames given up, not in the recording).
 - ``gaps``: [{``cause``, ``frames``, ``first_frame``, ``start``, ``end``,
   ``wall_time``}]; ``wall_clock_steps``: [{``time``, ``seconds``,
-  ``wall_before``, ``wall_after``}]; ``markers``: [{``source``, ``detail``,
+  ``source`` (null in recordings of older firmware), ``wall_before``,
+  ``wall_after``}]; ``markers``: [{``source``, ``detail``,
   ``time``, ``wall_time``}].
 - ``disk``: {``listed_bytes``, ``on_disk_bytes``, ``segments``: [{``file``,
   ``listed_bytes``, ``on_disk_bytes``, ``state``}], ``extra_files``:

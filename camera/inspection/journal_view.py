@@ -7,6 +7,7 @@ markers and clock steps. On disk the open segment may hold more than that
 (bytes recovery keeps beside it as a tail), and a segment opened after the
 last fsync is not in the journal at all; both are shown as such, not as
 damage. Lines the journal could not read are listed, as recovery lists them.
+The trigger's position and the track so far are the journal's too.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def from_journal(directory: Path) -> Inspection:
         journal.of("marker"),
         stops[-1] if stops else None,
     )
+    # A head from before GPS (no position in its trigger) has no track to speak of.
+    track = [p.to_json() for p in journal.track()] if "position" in head["trigger"] else None
+    timeline.place(insp, head["trigger"], track)
     segments, open_segment = _segments([(r.kind, r.payload) for r in journal.records])
     timeline.span(insp, segments)
     timeline.duration(insp)

@@ -34,6 +34,7 @@ from camera.evidence.verify.rules import (
     check_list,
     check_manifest,
 )
+from camera.evidence.verify.track import check_place
 from camera.evidence.verify.trust import KeySet
 from camera.inspection import timeline
 from camera.inspection.disk import compare
@@ -45,6 +46,8 @@ DETAIL = {"detail": Rule(lambda v: v is None or isinstance(v, str), "a string")}
 #: Verify's gap rule (the frames it checks) and what inspect shows besides.
 GAP = {**rules.GAP, "start": SECONDS, "end": SECONDS, "cause": TEXT}
 WALL_STEP = {"time": SECONDS, "seconds": NUMBER}
+#: What made a step ("gps", "ntp", "system"); steps of older firmware have none.
+STEP_SOURCE = {"source": TEXT}
 AUDIO = {"codec": TEXT}
 AUDIO_OPTIONAL = {"rate": POSITIVE, "channels": POSITIVE}
 #: Lists a manifest of older firmware may lack, and what each entry needs.
@@ -75,6 +78,12 @@ def structure_problems(m: Any) -> list[str]:
             problems.append(f"{MANIFEST}: {key} is {show(m[key])}, expected a list")
         elif key in m:
             check_list(m[key], entry, key, problems)
+    if LIST.ok(steps := m.get("wall_clock_steps")):
+        for i, step in enumerate(steps):
+            if isinstance(step, dict):
+                where = f"wall_clock_steps[{i}]"
+                check_fields(step, _present(step, STEP_SOURCE), where, problems)
+    check_place(m, problems, shape_only=True)  # the trigger's position, the track's points
     audio = m.get("audio")
     if audio is not None and check_fields(audio, AUDIO, "audio", problems):
         check_fields(audio, _present(audio, AUDIO_OPTIONAL), "audio", problems)
@@ -103,6 +112,7 @@ def from_manifest(directory: Path, m: dict[str, Any], keys: KeySet) -> Inspectio
         m["markers"],
         m["stop"],
     )
+    timeline.place(insp, m["trigger"], m.get("track"))
     insp.frames, insp.first_frame, insp.last_frame = m["frames"], m["first_frame"], m["last_frame"]
     insp.start_time, insp.end_time = m["start_time"], m["end_time"]
     timeline.duration(insp)
@@ -110,4 +120,5 @@ def from_manifest(directory: Path, m: dict[str, Any], keys: KeySet) -> Inspectio
     insp.disk = compare(directory, [(s["file"], s["bytes"]) for s in m["segments"]], tails)
     insp.signature = check_signature(m, keys, directory.parent)
     check_manifest(m, insp.problems)  # what does not add up (the fields are known sound)
+    check_place(m, insp.problems)  # a track out of order, or beyond the recording
     return insp

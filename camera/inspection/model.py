@@ -66,6 +66,36 @@ class TriggerInfo:
 
 
 @dataclass(slots=True, kw_only=True)
+class PositionInfo:
+    """The trigger's position: the last valid fix at or before it, ``age`` seconds old."""
+
+    time: float
+    age: float
+    utc: str | None
+    lat: float
+    lon: float
+    satellites: int | None
+
+
+@dataclass(slots=True, kw_only=True)
+class TrackInfo:
+    """The track in numbers: how much of the recording is placed, and how much is lost."""
+
+    points: int
+    #: Points with a position.
+    fixes: int
+    #: Points without one, and why (``no_fix``, ``no_data``).
+    lost: int
+    lost_by_reason: dict[str, int]
+    #: Whole device seconds with a lost point and no fix.
+    lost_seconds: int
+    first_time: float | None
+    last_time: float | None
+    #: GPS UTC minus the device's wall clock, at the last point that says it.
+    offset: float | None
+
+
+@dataclass(slots=True, kw_only=True)
 class StopInfo:
     reason: str
     time: float
@@ -89,6 +119,8 @@ class StepInfo:
 
     time: float
     seconds: float
+    #: What made it ("gps", "ntp", "system"); None in recordings of older firmware.
+    source: str | None
     wall_before: str | None
     wall_after: str | None
 
@@ -167,6 +199,10 @@ class Inspection:
     audio: AudioInfo | None = None
     trigger: TriggerInfo | None = None
     pre_event_seconds: float | None = None
+    #: The trigger's position (None: no valid fix, GPS off, or older firmware).
+    position: PositionInfo | None = None
+    #: The track's summary (None: a recording from before GPS has no track).
+    track: TrackInfo | None = None
     start_time: float | None = None
     end_time: float | None = None
     duration: float | None = None

@@ -96,6 +96,7 @@ def _span(insp: Inspection) -> Iterator[str]:
     )
     if insp.pre_event_dropped:
         yield _sub("given up", f"{insp.pre_event_dropped} oldest pre-event frames (writer backlog)")
+    yield from _place(insp)
     segments = len(insp.disk.segments) if insp.disk else 0
     if insp.frames:
         yield _line(
@@ -111,6 +112,36 @@ def _span(insp: Inspection) -> Iterator[str]:
         yield _line("stop", f"{show_name(s.reason)} at {_at(s.wall_time, s.time)}")
     else:
         yield _line("stop", "none recorded (interrupted)")
+
+
+def _place(insp: Inspection) -> Iterator[str]:
+    """Where: the trigger's position and the track; nothing for a recording from before GPS."""
+    p, track = insp.position, insp.track
+    if p is not None:
+        sats = f", {_plural(p.satellites, 'satellite')}" if p.satellites is not None else ""
+        utc = f" ({show_name(p.utc)})" if p.utc else ""
+        yield _line(
+            "position",
+            f"{p.lat:.6f}, {p.lon:.6f}: fix of {p.age:.1f} s before the trigger{utc}{sats}",
+        )
+    elif track is not None:
+        yield _line("position", "none: no valid fix at or before the trigger")
+    if track is None:
+        return
+    if not track.points:
+        yield _line("track", "no points (GPS off)")
+        return
+    lost = ""
+    if track.lost:
+        why = ", ".join(f"{show_name(r)} {n}" for r, n in track.lost_by_reason.items())
+        lost = f", {track.lost} lost ({why}; {track.lost_seconds} s without a position)"
+    yield _line(
+        "track",
+        f"{_plural(track.points, 'point')}, device {track.first_time:.3f}-"
+        f"{track.last_time:.3f} s: {track.fixes} with a fix{lost}",
+    )
+    if track.offset is not None:
+        yield _sub("offset", f"GPS UTC minus the device clock {track.offset:+.3f} s (last fix)")
 
 
 def _lost(insp: Inspection) -> Iterator[str]:
@@ -140,7 +171,8 @@ def _steps_and_markers(insp: Inspection) -> Iterator[str]:
     )
     for s in steps:
         moved = f": {s.wall_before} -> {s.wall_after}" if s.wall_before and s.wall_after else ""
-        yield _sub("step", f"{s.seconds:+.3f} s at device {s.time:.3f} s{moved}")
+        source = f" ({show_name(s.source)})" if s.source is not None else ""
+        yield _sub("step", f"{s.seconds:+.3f} s{source} at device {s.time:.3f} s{moved}")
     markers = insp.markers or []
     yield _line("markers", str(len(markers)) if markers else "none")
     for m in markers:

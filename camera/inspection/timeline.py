@@ -10,6 +10,7 @@ that went dark for 45 frames reads "0 dropped" there; here it is 45 lost.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,8 +20,10 @@ from camera.inspection.model import (
     GapInfo,
     Inspection,
     MarkerInfo,
+    PositionInfo,
     StepInfo,
     StopInfo,
+    TrackInfo,
     TriggerInfo,
 )
 from camera.inspection.wallclock import WallClock, parse_utc
@@ -90,7 +93,13 @@ def moments(
     for s in steps:
         before, after = clock.around_step(s["time"], s["seconds"])
         insp.wall_clock_steps.append(
-            StepInfo(time=s["time"], seconds=s["seconds"], wall_before=before, wall_after=after)
+            StepInfo(
+                time=s["time"],
+                seconds=s["seconds"],
+                source=s.get("source"),
+                wall_before=before,
+                wall_after=after,
+            )
         )
     insp.markers = [
         MarkerInfo(
@@ -105,6 +114,38 @@ def moments(
         insp.stop = StopInfo(
             reason=stop["reason"], time=stop["time"], wall_time=clock.at(stop["time"])
         )
+
+
+def place(insp: Inspection, trigger: Json, track: Sequence[Json] | None) -> None:
+    """The trigger's position and the track's summary (``track`` None: from before GPS)."""
+    position = trigger.get("position")
+    if isinstance(position, Mapping):
+        insp.position = PositionInfo(
+            time=position["time"],
+            age=position["age"],
+            utc=position["utc"],
+            lat=position["lat"],
+            lon=position["lon"],
+            satellites=position["satellites"],
+        )
+    if track is None:
+        return
+    lost = [p for p in track if "lost" in p]
+    by_reason: dict[str, int] = {}
+    for p in lost:
+        by_reason[p["lost"]] = by_reason.get(p["lost"], 0) + 1
+    placed = {math.floor(p["time"]) for p in track if "lost" not in p}
+    offsets = [p["offset"] for p in track if p.get("offset") is not None]
+    insp.track = TrackInfo(
+        points=len(track),
+        fixes=len(track) - len(lost),
+        lost=len(lost),
+        lost_by_reason=by_reason,
+        lost_seconds=len({math.floor(p["time"]) for p in lost} - placed),
+        first_time=track[0]["time"] if track else None,
+        last_time=track[-1]["time"] if track else None,
+        offset=offsets[-1] if offsets else None,
+    )
 
 
 def span(insp: Inspection, segments: Sequence[Json]) -> None:

@@ -19,7 +19,8 @@ One module per concern: :mod:`.files` (reading untrusted files),
 :mod:`.decode` (pictures and frame codes), :mod:`.rules` (the manifest's
 fields and totals), :mod:`.continuity` (frames and times across segments),
 :mod:`.segment` (one listed segment), :mod:`.audio` (the sound: its
-manifest entries, continuity and A/V sync), :mod:`.recovery` (what recovery did);
+manifest entries, continuity and A/V sync), :mod:`.track` (the trigger's
+position and the track), :mod:`.recovery` (what recovery did);
 given keys (:mod:`.trust`), also :mod:`.signatures` (the manifest's signature
 and provenance), :mod:`.instream` (H.264 in-stream signatures) and
 :mod:`.frame_hashes` (MJPEG's signed frame list). What links recordings (the
@@ -51,6 +52,7 @@ from camera.evidence.verify.recovery import check_recovery
 from camera.evidence.verify.rules import LIST, REQUIRED, check_manifest
 from camera.evidence.verify.segment import check_segment
 from camera.evidence.verify.signatures import check_manifest_signature
+from camera.evidence.verify.track import check_place
 from camera.evidence.verify.trust import KeySet
 
 __all__ = [
@@ -106,6 +108,7 @@ def _verify(
     if checked is None:
         return
     expect, segments = checked
+    check_place(m, problems)  # where: the trigger's position and the track
     # 1b. Who signed it (only when asked to check signatures: keys, even none).
     key = check_manifest_signature(m, keys, report) if keys is not None else None
     # 2. What recovery did: its tails on disk, where short segments' whole frames end.

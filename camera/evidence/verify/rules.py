@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from camera.evidence.records import CONTAINERS, FORMAT, MANIFEST, StopReason, Timing
+from camera.evidence.records import (
+    CONTAINERS,
+    FORMAT,
+    MANIFEST,
+    StepSource,
+    StopReason,
+    Timing,
+)
 from camera.evidence.verify.findings import show, show_name
 from camera.framecode import CODE_BITS
 
@@ -91,6 +98,12 @@ HEAD_OPTIONAL: dict[str, Rule] = {
 TRIGGER = {"source": TEXT, "time": SECONDS, "wall_time": TEXT}
 STOP = {"reason": STOP_REASON, "time": SECONDS}
 MARKER = {"source": TEXT, "time": SECONDS}
+WALL_STEP = {"time": SECONDS, "seconds": Rule(_is_number, "seconds (a number)")}
+#: A step's source, checked when present: steps of older firmware have none.
+WALL_STEP_SOURCE = Rule(
+    lambda v: isinstance(v, str) and v in set(StepSource),
+    " or ".join(repr(s.value) for s in StepSource),
+)
 GAP = {"first_frame": FRAME, "frames": COUNT}
 SEGMENT = {
     "file": TEXT,
@@ -189,6 +202,7 @@ def check_manifest(m: Any, problems: list[str]) -> tuple[Expect, list[dict[str, 
     if OBJECT.ok(m.get("stop")):
         check_fields(m["stop"], STOP, "stop", problems)
     check_list(m.get("markers"), MARKER, "markers", problems)
+    check_wall_steps(m, problems)
     gaps = None
     if "gaps" in m:  # optional: older manifests did not have it
         if LIST.ok(m["gaps"]):
@@ -211,6 +225,24 @@ def check_manifest(m: Any, problems: list[str]) -> tuple[Expect, list[dict[str, 
         timing=Timing(valid(m, "timing", HEAD_OPTIONAL) or Timing.EXACT),
     )
     return expect, segments
+
+
+def check_wall_steps(m: dict[str, Any], problems: list[str]) -> None:
+    """Each ``wall_clock_steps`` entry has a device time, a step and, if any, a known source.
+
+    Optional as a whole too: manifests from before wall-clock steps lack it.
+    """
+    if "wall_clock_steps" not in m:
+        return
+    steps = m["wall_clock_steps"]
+    if not LIST.ok(steps):
+        problems.append(f"{MANIFEST}: wall_clock_steps is {show(steps)}, expected a list")
+        return
+    for i, step in enumerate(steps):
+        rules = WALL_STEP
+        if isinstance(step, dict) and "source" in step:
+            rules = {**WALL_STEP, "source": WALL_STEP_SOURCE}
+        check_fields(step, rules, f"wall_clock_steps[{i}]", problems)
 
 
 def check_provenance(m: dict[str, Any], problems: list[str]) -> dict[str, Any] | None:
