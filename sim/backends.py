@@ -13,6 +13,8 @@ SIM_BACKENDS = {
     ("clock", "virtual"): "sim.clock:VirtualClock",
     ("clock", "paced"): "sim.clock:PacedClock",
     ("gpio", "mock"): "sim.gpio:MockGpio",
+    # The reader on the pty a scenario run serves, named by a stable port (sim.gps_pty).
+    ("gps", "pty"): "sim.gps_pty:PtyGps",
     ("sensor", "synthetic"): "sim.sensor:SyntheticSensor",
     ("storage", "sim"): "sim.storage:SimStorage",
     ("worker", "virtual"): "sim.worker:VirtualWorker",
@@ -27,6 +29,9 @@ SIM_BOARD = Board(
         "storage": "sim",
         "worker": "virtual",
         "audio": "synthetic",
+        # The simulated receiver speaks NMEA on a pty: the firmware reads it
+        # through the same serial reader as on a Pi (hal.gps.nmea).
+        "gps": "nmea",
     },
     simulated=True,
 )

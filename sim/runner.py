@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from camera.config import Config
 from camera.report import RunReport
 from hal.clock import Clock
+from sim.clock import VirtualClock
 from sim.device import SimDevice
+from sim.gps_pty import SIM_PORT, SimulatedGps, receiver_for, serving
 from sim.scenario import Scenario, ScenarioError
 from sim.waveforms import scenario_edges
 
@@ -124,7 +127,8 @@ def _apply_faults(dev: SimDevice, scenario: Scenario) -> None:
                 )
             clock.call_at(at, lambda d=duration, a=audio: a.disconnect(clock.now() + d))  # type: ignore[attr-defined]
         elif fault.kind == "clock_jump":
-            clock.call_at(at, lambda s=fault.seconds: clock.step_wall(s))
+            # The OS clock set by hand or a restored date: not NTP, not GPS.
+            clock.call_at(at, lambda s=fault.seconds: clock.step_wall(s, "system"))
         elif fault.kind != "power_loss":  # power_loss ends the run: see _power_cut
             raise ScenarioError(f"{scenario.source}: fault kind {fault.kind!r} is not supported")
 
@@ -139,6 +143,8 @@ def _power_cut(dev: SimDevice) -> list[dict[str, Any]]:
     finished = list(dev.firmware.recordings)
     dev.storage.power_cut()
     dev.hal.gpio.close()
+    if dev.hal.gps is not None:
+        dev.hal.gps.close()  # the reader dies with the power
     dev.storage.unlock()  # the dead firmware's lock dies with it; the next boot takes it
     dev.storage.lock()
     try:
@@ -170,11 +176,52 @@ def run_scenario(
         config = config.model_copy(update={"hal": config.hal.model_copy(update={"clock": "paced"})})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    dev = SimDevice(config, out, seed=scenario.seed, start=scenario.start)
+    gps = _open_gps(scenario)
+    try:
+        return _run(scenario, config, out, gps, realtime, progress, console, stop)
+    finally:
+        if gps is not None:
+            gps.close()
+
+
+def _open_gps(scenario: Scenario) -> SimulatedGps | None:
+    """The scenario's simulated receiver on a fresh pty, if ``[gps] enabled``."""
+    if not scenario.gps.enabled:
+        return None
+    return SimulatedGps(receiver_for(scenario))
+
+
+def _run(
+    scenario: Scenario,
+    config: Config,
+    out: Path,
+    gps: SimulatedGps | None,
+    realtime: bool,
+    progress: Progress | None,
+    console: Callable[[str], None] | None,
+    stop: StopRequest | None,
+) -> RunResult:
+    if gps is not None:
+        # The firmware reads the simulated receiver with its NMEA reader on the pty, as
+        # a Pi reads /dev/serial0; the config names a stable port (see sim.gps_pty).
+        enabled = config.gps.model_copy(update={"enabled": True, "port": SIM_PORT})
+        hal = config.hal if config.hal.gps else config.hal.model_copy(update={"gps": "pty"})
+        config = config.model_copy(update={"gps": enabled, "hal": hal})
+        with serving(gps):
+            dev = SimDevice(config, out, seed=scenario.seed, start=scenario.start)
+    else:
+        dev = SimDevice(config, out, seed=scenario.seed, start=scenario.start)
     debounce = {name: cfg.debounce_ms / 1000.0 for name, cfg in config.inputs.items()}
     for edge in scenario_edges(scenario, debounce):
         dev.set_input(edge.t, edge.input, edge.active)
     _apply_faults(dev, scenario)
+    if gps is not None:
+        # With a receiver in the world the device's clock is only as good as its
+        # last GPS fix: until the first one the burnt-in time says UNSYNCED, as on
+        # a Pi that booted without a network.
+        if isinstance(dev.clock, VirtualClock):
+            dev.clock.source = "system"
+        gps.start(dev.clock, dev.hal.gps)
     wall0 = time.perf_counter()
     dev.boot()
     stop = stop or StopRequest()
@@ -197,6 +244,8 @@ def run_scenario(
     # recordings are being closed anyway), so the result stays consistent.
     interrupted = stop.signal
     reached = dev.clock.now() if interrupted is not None else scenario.duration
+    if gps is not None:
+        gps.stop()  # before the reader closes: no epoch may wait on it
     recordings = _power_cut(dev) if cuts and interrupted is None else dev.shutdown()
     if served is not None:
         served.close()
@@ -257,4 +306,16 @@ def evaluate(scenario: Scenario, result: RunResult) -> list[Expectation]:
     if exp.frames_min is not None:
         actual = min((m["frames"] for m in recs), default=0)
         check("frames_min", exp.frames_min, actual, actual >= exp.frames_min)
+    if exp.track_points_min is not None:
+        # Points with a position; a lost point has no "lat" (manifests from before have no track).
+        actual = min(
+            (sum(1 for p in m.get("track", []) if p.get("lat") is not None) for m in recs),
+            default=0,
+        )
+        check("track_points_min", exp.track_points_min, actual, actual >= exp.track_points_min)
+    if exp.clock_step_sources is not None:
+        actual = [step.get("source") for m in recs for step in m.get("wall_clock_steps", [])]
+        check(
+            "clock_step_sources", exp.clock_step_sources, actual, actual == exp.clock_step_sources
+        )
     return checks

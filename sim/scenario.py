@@ -7,8 +7,12 @@ virtual time, faults, and what the run is expected to produce. Layout::
     [config]     optional, deep-merged over the device config (SPEC 11)
     [[event]]    at, input, action, bounce_ms, duration, pulse_ms
     [[fault]]    at, kind, duration, seconds
+    [gps]        enabled, seed, start = {lat, lon}, walk_seconds, cold_start,
+                 time_offset, latency, corrupt_rate, garbage_rate, flood_hz
+    [[gps.fix_loss]], [[gps.stall]]   at, duration
     [expect]     recordings, triggers, pre_event_min, max_dropped_frames,
-                 stop_reasons, markers, frames_min
+                 stop_reasons, markers, frames_min, track_points_min,
+                 clock_step_sources
 
 Like the device config it is strict and closed: unknown keys anywhere and wrong
 types are errors (an integer is accepted where a number is expected), because a
@@ -21,12 +25,16 @@ or line, and what was expected, e.g.::
     scn.toml: config.video.fps: expected at most 120, got 500
 
 Array entries are numbered from 1, as a person counts the ``[[event]]`` tables
-in the file: ``event[1]`` is the first ``[[event]]`` (likewise ``fault[N]`` and
-``expect.triggers[N]``).
+in the file: ``event[1]`` is the first ``[[event]]`` (likewise ``fault[N]``,
+``gps.fix_loss[N]`` and ``expect.triggers[N]``).
 
 Checks beyond the shape of each table:
 
-- ``at`` (events and faults) is within ``[0, scenario.duration]``.
+- ``at`` (events, faults, GPS windows) is within ``[0, scenario.duration]``.
+- with ``[gps] enabled``, the run serves the simulated receiver on a pty and
+  sets ``[config.gps]`` itself, so ``config.gps.port`` must not be given; GPS
+  time over the run (``start + time_offset`` onwards) lies in the years
+  1980..2068, which NMEA's two-digit years can say.
 - an event's ``input`` is configured: the SPEC 5 inputs (``holster``,
   ``button``) plus any ``[config.inputs.NAME]`` the scenario declares. A
   scenario is self-contained: ``bodycam scenario check`` needs no device config.
@@ -52,7 +60,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -78,6 +86,9 @@ from camera.config import (
 )
 from camera.errors import ConfigError, InputError
 from camera.evidence.records import StopReason
+from hal.clock import STEP_SOURCES
+from sim.gps import DEFAULT_START as GPS_DEFAULT_START
+from sim.gps import MAX_LAT
 
 __all__ = [
     "ACTIONS",
@@ -92,6 +103,9 @@ __all__ = [
     "Expect",
     "Fault",
     "FaultKind",
+    "Gps",
+    "GpsPoint",
+    "GpsWindow",
     "Scenario",
     "ScenarioError",
     "load_scenario",
@@ -109,6 +123,8 @@ FaultKind = Literal[
 ]
 #: The firmware's stop reasons, as the strings a scenario file (and a manifest) holds.
 StopReasonName = Literal[tuple(r.value for r in StopReason)]  # type: ignore[valid-type]
+#: What can step the wall clock (a manifest's ``wall_clock_steps[].source``).
+StepSourceName = Literal[STEP_SOURCES]  # type: ignore[valid-type]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
@@ -128,7 +144,10 @@ _YEARS = (1970, 2999)  # start must lie in these years (wall times stay formatta
 _TIMED = ("pulse", "hold", "chatter")  # actions that take a duration
 _FROM_REST = ("press", "double_press", "pulse", "hold", "chatter")  # waveforms defined from rest
 # Keys whose items are numbered (from 1) in messages.
-_ARRAYS = ("event", "fault", "triggers", "stop_reasons")
+_ARRAYS = ("event", "fault", "triggers", "stop_reasons", "fix_loss", "stall", "clock_step_sources")
+#: GPS time must be sayable in NMEA's two-digit years (and not before GPS existed).
+_GPS_YEARS = (1980, 2068)
+MAX_FLOOD_HZ = 100  # NMEA times are in hundredths of a second
 
 
 class ScenarioError(InputError):
@@ -284,6 +303,10 @@ class Expect(_Model):
     ``triggers`` and ``stop_reasons`` list the recordings' trigger sources and stop
     reasons in order; ``markers`` is the total over all recordings;
     ``pre_event_min`` and ``frames_min`` hold for every recording.
+    ``track_points_min`` is the fewest track points with a fix in any
+    recording; ``clock_step_sources`` lists the ``source`` of every
+    ``wall_clock_steps`` entry of all recordings, in order (a step inside two
+    overlapping recordings counts in each).
     """
 
     recordings: Count | None = None
@@ -293,6 +316,75 @@ class Expect(_Model):
     stop_reasons: list[StopReasonName] | None = None
     markers: Count | None = None
     frames_min: Count | None = None
+    track_points_min: Count | None = None
+    clock_step_sources: list[StepSourceName] | None = None
+
+
+class GpsPoint(_Model):
+    """``start = { lat, lon }``: where the route begins, degrees (+N, +E).
+
+    Latitude stops at 80 degrees: the route's metres-to-degrees projection
+    (cos lat) is honest there, not at a pole.
+    """
+
+    lat: Annotated[float, Field(ge=-MAX_LAT, le=MAX_LAT)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class GpsWindow(_Model):
+    """One ``[[gps.fix_loss]]`` or ``[[gps.stall]]``: device time ``[at, at + duration)``."""
+
+    at: Time
+    duration: Duration
+
+
+class Gps(_Model):
+    """``[gps]``: the simulated receiver (sim.gps) the firmware reads on a pty.
+
+    ``seed`` None means the scenario's; ``cold_start`` is seconds after boot
+    with no fix and no time; ``time_offset`` is GPS UTC minus the device's
+    wall clock at boot (how wrong the device's clock is); ``latency`` is how
+    long after its epoch a sentence burst arrives; the rates are per
+    sentence; ``flood_hz`` makes the receiver send RMC+GGA epochs at that
+    rate instead of 1 Hz.
+    """
+
+    enabled: bool = False
+    seed: Seed | None = None
+    start: GpsPoint = GpsPoint(lat=GPS_DEFAULT_START[0], lon=GPS_DEFAULT_START[1])
+    walk_seconds: Annotated[float, Field(ge=0, le=MAX_DURATION)] = 60.0
+    cold_start: Annotated[float, Field(ge=0, le=MAX_DURATION)] = 0.0
+    time_offset: Annotated[float, Field(ge=-MAX_CLOCK_JUMP, le=MAX_CLOCK_JUMP)] = 0.0
+    latency: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    corrupt_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    garbage_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    flood_hz: Annotated[int, Field(ge=1, le=MAX_FLOOD_HZ)] | None = None
+    fix_loss: list[GpsWindow] = Field(default_factory=list)
+    stall: list[GpsWindow] = Field(default_factory=list)
+
+
+def _check_gps(gps: Gps, duration: float, start: datetime, config: Mapping[str, Any]) -> None:
+    """Raise :class:`_Here` for the first ``[gps]`` setting that does not fit the scenario."""
+    for key in ("fix_loss", "stall"):
+        for i, window in enumerate(getattr(gps, key)):
+            if window.at > duration:
+                what = f"a time within duration {float(duration)!r}"
+                raise _expected(what, window.at, ("gps", key, i, "at"))
+    if not gps.enabled:
+        return
+    table = config.get("gps")
+    if isinstance(table, Mapping) and "port" in table:
+        what = "no port when [gps] enabled is true (the run serves its receiver on a pty)"
+        raise _expected(what, table["port"], ("config", "gps", "port"))
+    lo, hi = _GPS_YEARS
+    try:
+        first = start + timedelta(seconds=gps.time_offset)
+        last = first + timedelta(seconds=duration)
+    except OverflowError:
+        first = last = datetime.min.replace(tzinfo=UTC)
+    if first.year < lo or last.year > hi:
+        what = f"GPS time (start + time_offset, over the run) in the years {lo}..{hi}"
+        raise _expected(what, gps.time_offset, ("gps", "time_offset"))
 
 
 def _check_timeline(duration: float, events: Sequence[Event], faults: Sequence[Fault]) -> None:
@@ -352,6 +444,7 @@ class Scenario(_Model):
     config: dict[str, Any] = Field(default_factory=dict)
     events: list[Event] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
+    gps: Gps = Field(default_factory=Gps)
     expect: Expect | None = None
     path: Path | None = None
     source: str = "<scenario>"
@@ -359,7 +452,13 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _fits(self) -> Scenario:
         _check_timeline(self.duration, self.events, self.faults)
+        _check_gps(self.gps, self.duration, self.start, self.config)
         return self
+
+    @property
+    def gps_seed(self) -> int:
+        """The simulated receiver's seed: ``[gps] seed``, else the scenario's."""
+        return self.seed if self.gps.seed is None else self.gps.seed
 
     def device_config(self, base_path: str | os.PathLike[str] | None = None) -> Config:
         """The device config for this run: ``base_path`` (None: built-in defaults) + ``[config]``.
@@ -395,19 +494,25 @@ class _File(_Model):
     config: dict[str, Any] = Field(default_factory=dict)
     event: list[Event] = Field(default_factory=list)
     fault: list[Fault] = Field(default_factory=list)
+    gps: Gps = Field(default_factory=Gps)
     expect: Expect | None = None
 
     @model_validator(mode="after")
     def _fits(self) -> _File:
         _check_timeline(self.scenario.duration, self.event, self.fault)
+        _check_gps(self.gps, self.scenario.duration, self.scenario.start, self.config)
         return self
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "scenario": _Header,
-    "event": Event,
-    "fault": Fault,
-    "expect": Expect,
+_SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
+    ("scenario",): _Header,
+    ("event",): Event,
+    ("fault",): Fault,
+    ("gps",): Gps,
+    ("gps", "start"): GpsPoint,
+    ("gps", "fix_loss"): GpsWindow,
+    ("gps", "stall"): GpsWindow,
+    ("expect",): Expect,
 }
 
 
@@ -432,7 +537,8 @@ def _keys_at(loc: tuple[Any, ...]) -> list[str]:
     """The valid keys of the table holding ``loc[-1]``, for a "did you mean" hint."""
     if len(loc) == 1:
         return list(_File.model_fields)
-    model = _SECTIONS.get(loc[0]) if isinstance(loc[0], str) else None
+    table = tuple(part for part in loc[:-1] if isinstance(part, str))
+    model = _SECTIONS.get(table)
     return list(model.model_fields) if model is not None else []
 
 
@@ -443,8 +549,9 @@ def _problem(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
     if kind == "missing" and loc == ("scenario",):
         return loc, "missing required table [scenario]"
     if kind == "list_type":
-        key = loc[-1] if loc else ""
-        what = f"an array of tables ([[{key}]])" if key in ("event", "fault") else "an array"
+        key = ".".join(str(part) for part in loc)
+        tables = ("event", "fault", "gps.fix_loss", "gps.stall")
+        what = f"an array of tables ([[{key}]])" if key in tables else "an array"
         return loc, f"expected {what}, got {_describe(err['input'])}"
     return first_problem(exc, _keys_at)
 
@@ -472,6 +579,7 @@ def _parse(data: object, source: str, path: Path | None) -> Scenario:
         config=config,
         events=parsed.event,
         faults=parsed.fault,
+        gps=parsed.gps,
         expect=parsed.expect,
         path=path,
         source=source,

@@ -33,6 +33,8 @@ def recording(
     dropped: int = 0,
     stop: str = "end_of_run",
     markers: int = 0,
+    fixes: int = 0,
+    steps: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The manifest fields evaluate and the summary read (SPEC 7)."""
     return {
@@ -44,6 +46,9 @@ def recording(
         "markers": [{"source": "button", "time": 11.0 + i} for i in range(markers)],
         "gaps": [],
         "stop": {"reason": stop, "time": 20.0},
+        "track": [{"time": 9.0, "utc": None, "lost": "no_fix"}]
+        + [{"time": 10.0 + i, "lat": 51.5, "lon": -0.12} for i in range(fixes)],
+        "wall_clock_steps": [{"time": 12.0, "seconds": -1.0, "source": s} for s in steps],
     }
 
 
@@ -70,8 +75,17 @@ def judge(expect: dict[str, Any] | None, recordings: list[dict[str, Any]]) -> Ru
 
 
 TWO = [
-    recording("holster", pre=5.0, frames=300, dropped=2, markers=1),
-    recording("button", pre=4.5, frames=150, dropped=1, stop="button_hold", markers=2),
+    recording("holster", pre=5.0, frames=300, dropped=2, markers=1, fixes=8, steps=("gps",)),
+    recording(
+        "button",
+        pre=4.5,
+        frames=150,
+        dropped=1,
+        stop="button_hold",
+        markers=2,
+        fixes=5,
+        steps=("ntp", "system"),
+    ),
 ]
 
 #: key -> (value that holds for TWO, value that does not)
@@ -83,6 +97,8 @@ CASES: dict[str, tuple[Any, Any]] = {
     "stop_reasons": (["end_of_run", "button_hold"], ["button_hold", "end_of_run"]),
     "markers": (3, 2),
     "frames_min": (150, 151),
+    "track_points_min": (5, 6),
+    "clock_step_sources": (["gps", "ntp", "system"], ["gps", "ntp"]),
 }
 
 

@@ -92,7 +92,7 @@ def test_clock_jump_keeps_device_time_and_records_the_step(ci_run) -> None:
     result = ci_run("clock_jump")
     [m] = result.recordings
     assert m["trigger"]["wall_time"] == "2026-01-01T08:00:08.000Z"
-    assert m["wall_clock_steps"] == [{"time": 11.0, "seconds": 90.0}]
+    assert m["wall_clock_steps"] == [{"time": 11.0, "seconds": 90.0, "source": "system"}]
     report = verify_recording(result.storage / m["recording_id"])
     assert report.ok and report.codes == list(range(m["first_frame"], m["last_frame"] + 1))
 
@@ -123,7 +123,7 @@ def test_recovered_recording_keeps_its_wall_clock_steps(tmp_path: Path) -> None:
     )
     [m] = run_scenario(scenario, tmp_path).recordings
     assert m["stop"]["reason"] == "power_loss"
-    assert m["wall_clock_steps"] == [{"time": 6.0, "seconds": -3600.0}]
+    assert m["wall_clock_steps"] == [{"time": 6.0, "seconds": -3600.0, "source": "system"}]
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
