@@ -306,21 +306,23 @@ def test_head_of_older_firmware_has_no_pre_event_dropped(tmp_path: Path) -> None
     assert read.to_json() == {**head, "pre_event_dropped": None}
 
 
+#: A journal head as the first firmware wrote it: none of the fields added since.
+OLDEST_HEAD = {
+    "format": FORMAT,
+    "device_id": "D",
+    "recording_id": "D_1",
+    "codec": "h264",
+    "width": 640,
+    "height": 360,
+    "fps": 30,
+    "trigger": {"source": "holster", "time": 1.0, "wall_time": "w"},
+    "pre_event_requested": 10.0,
+}
+
+
 def test_older_heads_build_manifests_without_encoder_and_timing() -> None:
     """Journals of older firmware recover into manifests shaped as they were."""
-    old = Head.from_json(
-        {
-            "format": FORMAT,
-            "device_id": "D",
-            "recording_id": "D_1",
-            "codec": "h264",
-            "width": 640,
-            "height": 360,
-            "fps": 30,
-            "trigger": {"source": "holster", "time": 1.0, "wall_time": "w"},
-            "pre_event_requested": 10.0,
-        }
-    )
+    old = Head.from_json(OLDEST_HEAD)
     stop = Stop(reason=StopReason.POWER_LOSS, time=2.0)
     m = Manifest.build(old, [], stop, [], []).to_json()
     assert "encoder" not in m and "timing" not in m and "audio" not in m

@@ -49,6 +49,7 @@ from hal.gps import Fix, FixCallback, GpsSource, GpsStats
 from hal.storage.local import LocalStorage
 from sim.device import SimDevice
 from tests.test_console_status import bench
+from tests.test_records import OLDEST_HEAD
 
 BOOT = datetime(2026, 1, 1, 8, tzinfo=UTC)
 BASE: dict[str, Any] = {
@@ -386,19 +387,7 @@ def test_a_manifest_from_before_gps_has_neither_and_verifies(copy: Path) -> None
 
 # -- records and journal -------------------------------------------------------------------
 def test_a_head_from_before_gps_recovers_into_a_manifest_without_them() -> None:
-    old = Head.from_json(
-        {
-            "format": FORMAT,
-            "device_id": "D",
-            "recording_id": "D_1",
-            "codec": "h264",
-            "width": 640,
-            "height": 360,
-            "fps": 30,
-            "trigger": {"source": "holster", "time": 1.0, "wall_time": "w"},
-            "pre_event_requested": 10.0,
-        }
-    )
+    old = Head.from_json(OLDEST_HEAD)
     stop = Stop(reason=StopReason.POWER_LOSS, time=2.0)
     m = Manifest.build(old, [], stop, [], []).to_json()
     assert "track" not in m and "position" not in m["trigger"]
