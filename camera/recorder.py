@@ -374,23 +374,25 @@ class Recorder:
                 out.append(pending.popleft())
             return out
 
-        # The pre-event burst goes in chunks of about a second, so the writer
-        # syncs as it goes and live frames queue right behind it; each chunk
-        # carries the sound of its span, so the file interleaves them as
-        # captured. A hole in it is declared and journaled in order with the
-        # frames around it.
+        # The pre-event burst goes in chunks of about a second, so each task's
+        # bytes leave the backlog count as they are written and live frames
+        # queue right behind it; each chunk carries the sound of its span, so
+        # the file interleaves them as captured. The chunks skip the periodic
+        # sync points: sync_pre_event below makes all of them durable in one
+        # step (RecordingWriter.write's defer_sync). A hole in it is declared
+        # and journaled in order with the frames around it.
         chunk: list[EncodedFrame] = []
         for frame in frames:
             hole = rec.seen is not None and frame.number > rec.seen.number + 1
             if hole or len(chunk) == v.fps:
-                self._submit(rec, chunk, sound_until(frame.time))
+                self._submit(rec, chunk, sound_until(frame.time), defer_sync=True)
                 chunk = []
             if hole:
                 assert rec.seen is not None
                 self._missing(rec, rec.seen, frame)
             chunk.append(frame)
             rec.seen = frame
-        self._submit(rec, chunk, sound_until(None))
+        self._submit(rec, chunk, sound_until(None), defer_sync=True)
         if frames:
             rec.last = frames[-1]
 
@@ -439,9 +441,15 @@ class Recorder:
         return self.worker.queued_bytes + item.size <= self.queue_bytes
 
     def _submit(
-        self, rec: Recording, frames: list[EncodedFrame], sound: Sequence[EncodedAudio] = ()
+        self,
+        rec: Recording,
+        frames: list[EncodedFrame],
+        sound: Sequence[EncodedAudio] = (),
+        *,
+        defer_sync: bool = False,
     ) -> None:
-        """One writer task: ``frames`` and ``sound`` muxed together, merged by time."""
+        """One writer task: ``frames`` and ``sound`` muxed together, merged by time
+        (``defer_sync``: no sync points, a later writer.sync() makes it durable)."""
         if not frames and not sound:
             return
 
@@ -449,7 +457,7 @@ class Recorder:
             if (writer := rec.live_writer) is not None:
                 if self.storage_full():  # keep the reserve for the journal and manifest
                     raise enospc(self.storage.root)
-                writer.write(frames, sound)
+                writer.write(frames, sound, defer_sync=defer_sync)
 
         self.worker.submit(write, sum(f.size for f in frames) + sum(p.size for p in sound))
 

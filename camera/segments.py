@@ -7,7 +7,9 @@ to our file object at once, which hashes and counts the bytes as they pass, so
 the sha256 in the manifest is of exactly what reached the card and costs no
 second read. Open segments are fsync'ed every ``sync_interval`` of video and
 each sync point is journaled, so a power cut loses at most that much: recovery
-cuts the segment back to its last journaled size.
+cuts the segment back to its last journaled size. A pre-event backlog is
+written without sync points and made durable in one step at its end
+(:meth:`RecordingWriter.write`'s ``defer_sync``).
 
 Two facts of the muxers shape what a sync may claim and what a timestamp is:
 
@@ -405,6 +407,8 @@ class RecordingWriter:
         self.segments: list[Segment] = []
         self._open: SegmentFile | None = None
         self._synced_at = 0.0
+        #: In a ``defer_sync`` write: no sync points, closed segments journaled without fsync.
+        self._deferring = False
         #: Device time of the recording's first frame: timestamp 0 in every segment.
         self.origin: float | None = None
         #: The audio of each closed segment, by file name (absent: it had none).
@@ -418,14 +422,31 @@ class RecordingWriter:
         #: MPEG-TS continuity counters, run on from segment to segment so the files concatenate.
         self.counters = ContinuityCounters()
 
-    def write(self, frames: Sequence[EncodedFrame], audio: Sequence[EncodedAudio] = ()) -> None:
+    def write(
+        self,
+        frames: Sequence[EncodedFrame],
+        audio: Sequence[EncodedAudio] = (),
+        *,
+        defer_sync: bool = False,
+    ) -> None:
         """Mux ``frames`` and ``audio`` (each in order) merged by device time.
 
         Hand over audio and video of the same span in one call (a pre-event
         backlog above all): each call is merged by time, but calls are muxed
         in the order they are made, so video written long before its audio
         would put seconds of pictures ahead of their sound in the file.
+
+        ``defer_sync``: a backlog written at once (the pre-event) skips the
+        periodic sync points; the caller's :meth:`sync` after its last write
+        makes all of it durable in one step. A sync point exists to bound what
+        a power cut loses of video still being captured; for bytes that are
+        all written within a fraction of a second, one fsync at the end bounds
+        it as well and spares one per half second of video (an SD card's
+        fsync costs milliseconds each). The journal vouches for no byte before
+        its fsync returned either way; a closed segment is still fsynced
+        before its record is written, which waits for the end's journal sync.
         """
+        self._deferring = defer_sync
         if not audio:
             self._write_frames(frames)
             return
@@ -478,19 +499,29 @@ class RecordingWriter:
                 seg = self._open = self._new_segment(self.origin)
                 self._synced_at = frame.time
             seg.add(frame, self.closer.feed(frame.seal) if frame.seal is not None else b"")
-            if frame.time - self._synced_at >= self.sync_interval:
+            if not self._deferring and frame.time - self._synced_at >= self.sync_interval:
                 self._sync(seg)
 
     def sync(self) -> None:
-        """Make everything written so far durable now (and journal it)."""
+        """Make everything written so far durable now (and journal it).
+
+        The journal is synced even when the open segment has nothing to vouch
+        for yet, so the records deferred writes left behind are durable too.
+        """
+        self._deferring = False
         if self._open is not None and self._open.last is not None:
             self._sync(self._open)
+        else:
+            self.journal.sync()
 
-    def _sync(self, seg: SegmentFile) -> None:
+    def _sync(self, seg: SegmentFile, durable: bool = True) -> None:
+        """fsync the segment, then journal what it holds (``durable``: fsync the journal too)."""
         seg.sync()
         self._synced_at = seg.last.time if seg.last else self._synced_at
         if (progress := seg.progress()) is not None:
-            self.journal.append(progress)
+            self.journal.append(progress, durable=durable)
+        elif durable:
+            self.journal.sync()
 
     def _new_segment(self, origin: float) -> SegmentFile:
         _, ext = CONTAINERS[self.codec]
@@ -508,8 +539,12 @@ class RecordingWriter:
 
     def _rotate(self) -> None:
         if self._open is not None:
-            info = self._open.close()
-            self.journal.append(info)
+            if self._deferring and self._open.last is not None:
+                # No sync point was journaled for it: one now, as a live segment has,
+                # so that a damaged close record still leaves the segment vouched for.
+                self._sync(self._open, durable=False)
+            info = self._open.close()  # fsynced: the record below may vouch for it
+            self.journal.append(info, durable=not self._deferring)
             self.segments.append(info)
             if (span := self._open.audio_span()) is not None:
                 self.audio_spans[info.file] = span
@@ -521,6 +556,7 @@ class RecordingWriter:
             closing = self.closer.close(self.sealer.key.private_key, self.sealer.product)
             if closing:
                 self._open.add_closing(closing)
+        self._deferring = False
         self._rotate()
         return self.segments
 

@@ -92,7 +92,9 @@ class ContinuityRewriter:
         buf = bytearray(data)
         i, n = 0, len(buf)
         while i < n and not self._lost:
-            if self._pos == 0 and n - i > _COUNTER_BYTE:  # the usual case: a whole header here
+            if self._pos == 0 and n - i >= PACKET_SIZE:  # the usual case: whole packets
+                i = self._whole_packets(buf, i)
+            elif self._pos == 0 and n - i > _COUNTER_BYTE:  # a whole header here
                 buf[i + _COUNTER_BYTE] = self._rewrite(buf, i)
                 step = min(PACKET_SIZE, n - i)
                 i += step
@@ -112,6 +114,30 @@ class ContinuityRewriter:
             if self._pos == PACKET_SIZE:
                 self._pos = 0
         return bytes(buf)
+
+    def _whole_packets(self, buf: bytearray, i: int) -> int:
+        """Rewrite the whole packets from ``buf[i]`` on (``i`` at a packet's start); returns
+        where the first incomplete one starts.
+
+        The same as :meth:`_rewrite` packet by packet, inlined for the PIDs already
+        seen: a 30 s pre-event is about 80,000 packets, each otherwise a few method
+        calls on the writer thread.
+        """
+        offsets, last = self._offset, self.counters.last
+        end = i + (len(buf) - i) // PACKET_SIZE * PACKET_SIZE
+        for at in range(i, end, PACKET_SIZE):
+            pid = ((buf[at + 1] & 0x1F) << 8) | buf[at + 2]
+            offset = offsets.get(pid)
+            if offset is None or buf[at] != SYNC_BYTE or pid == NULL_PID:
+                buf[at + _COUNTER_BYTE] = self._rewrite(buf, at)  # first of its PID, or odd
+                if self._lost:
+                    return at + PACKET_SIZE
+                continue
+            byte = buf[at + _COUNTER_BYTE]
+            counter = (byte + offset) & 0x0F
+            last[pid] = counter
+            buf[at + _COUNTER_BYTE] = (byte & 0xF0) | counter
+        return end
 
     def _rewrite(self, data: bytearray, start: int) -> int:
         """The new fourth byte of the packet whose header is at ``data[start:]``."""

@@ -229,7 +229,9 @@ def test_every_damaged_journal_line_is_skipped_and_costs_no_evidence(
     journal = small_crash / JOURNAL
     lines = journal.read_bytes().count(b"\n")
     before = segment_bytes(small_crash)
-    assert lines >= 15
+    # The head, three closed segments and the open one, each with its syncs (the
+    # pre-event's segment has one: it is flushed in one durable step).
+    assert lines >= 13
     for line in range(1, lines + 1):
         rec = scratch / str(line) / small_crash.name
         shutil.copytree(small_crash, rec)

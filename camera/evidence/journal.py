@@ -109,6 +109,10 @@ class Journal:
         if durable:
             self._file.sync()
 
+    def sync(self) -> None:
+        """Make every record appended so far durable (those appended with ``durable=False``)."""
+        self._file.sync()
+
     def close(self) -> None:
         self._file.close()
 
