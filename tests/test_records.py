@@ -287,25 +287,6 @@ def test_a_journal_record_reads_back_as_itself(
     assert json.dumps(back.to_json()) == json.dumps(record.to_json())
 
 
-def test_head_of_older_firmware_has_no_pre_event_dropped(tmp_path: Path) -> None:
-    head = {
-        "format": FORMAT,
-        "device_id": "D",
-        "recording_id": "D_1",
-        "codec": "h264",
-        "width": 640,
-        "height": 360,
-        "fps": 30,
-        "trigger": {"source": "holster", "time": 1.0, "wall_time": "w"},
-        "pre_event_requested": 10.0,
-    }
-    path = tmp_path / JOURNAL
-    path.write_text(json.dumps({"head": head}) + "\n")
-    (read,) = read_journal_lines(path).of_type(Head)
-    assert read.pre_event_dropped is None
-    assert read.to_json() == {**head, "pre_event_dropped": None}
-
-
 #: A journal head as the first firmware wrote it: none of the fields added since.
 OLDEST_HEAD = {
     "format": FORMAT,
@@ -318,6 +299,15 @@ OLDEST_HEAD = {
     "trigger": {"source": "holster", "time": 1.0, "wall_time": "w"},
     "pre_event_requested": 10.0,
 }
+
+
+def test_head_of_older_firmware_has_no_pre_event_dropped(tmp_path: Path) -> None:
+    head = OLDEST_HEAD
+    path = tmp_path / JOURNAL
+    path.write_text(json.dumps({"head": head}) + "\n")
+    (read,) = read_journal_lines(path).of_type(Head)
+    assert read.pre_event_dropped is None
+    assert read.to_json() == {**head, "pre_event_dropped": None}
 
 
 def test_older_heads_build_manifests_without_encoder_and_timing() -> None:
