@@ -23,6 +23,7 @@ run: $(STAMP)
 # scenario runs (tests/conftest.py: ci_run) are built once, not once per worker.
 TEST_WORKERS ?= auto
 test: $(STAMP)
+	bash tools/test-tools.sh
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20
 
 bench: $(STAMP)

@@ -514,18 +514,7 @@ def test_a_record_that_cannot_be_typed_is_skipped(
     ],
 )
 def test_a_head_that_cannot_be_typed_is_skipped(tmp_path: Path, change: dict[str, Any]) -> None:
-    head = {
-        "format": FORMAT,
-        "device_id": "D",
-        "recording_id": "D_1",
-        "codec": "h264",
-        "width": 640,
-        "height": 360,
-        "fps": 30,
-        "trigger": {"source": "holster", "time": 1.0, "wall_time": "w"},
-        "pre_event_requested": 10.0,
-        **change,
-    }
+    head = {**OLDEST_HEAD, **change}
     path = tmp_path / JOURNAL
     path.write_text(json.dumps({"head": head}) + "\n")
     contents = read_journal_lines(path)

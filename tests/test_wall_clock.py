@@ -187,6 +187,7 @@ def test_the_kernel_answer_is_timedatectls_rule(
     assert ntp_module.kernel_ntp_synchronized() is expected
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="adjtimex(2) is Linux's")
-def test_the_kernel_answers_on_linux() -> None:
-    assert ntp_module.kernel_ntp_synchronized() in (True, False)
+def test_the_kernel_answers_where_it_can() -> None:
+    """Linux answers yes or no; a system without adjtimex(2) says it cannot tell (None)."""
+    expected = (True, False) if sys.platform.startswith("linux") else (None,)
+    assert ntp_module.kernel_ntp_synchronized() in expected
