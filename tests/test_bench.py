@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import sim.bench as bench
+import sim.bench.features as bench
 from camera.frames import EncodedFrame
 
 
@@ -27,6 +27,8 @@ def test_signing_bench_reports_cost_ratio_and_sei_bitrate() -> None:
         "sign_us_per_frame",
         "sign_percent_of_frame_budget",
         "signed_over_plain",
+        "sign_us_per_round",
+        "signed_over_plain_per_round",
         "seis",
         "sei_bytes",
         "sei_kbit_per_s",
