@@ -9,7 +9,10 @@ second read. Open segments are fsync'ed every ``sync_interval`` of video and
 each sync point is journaled, so a power cut loses at most that much: recovery
 cuts the segment back to its last journaled size. A pre-event backlog is
 written without sync points and made durable in one step at its end
-(:meth:`RecordingWriter.write`'s ``defer_sync``).
+(:meth:`RecordingWriter.write`'s ``defer_sync``); its bytes go to the file
+in one write per call, hashed beside the writer, and the kernel is asked to
+start writing them out at once (:class:`HashingFile`), so the one fsync at
+the end finds little left to do (issue 14).
 
 Two facts of the muxers shape what a sync may claim and what a timestamp is:
 
@@ -64,6 +67,7 @@ import hashlib
 import heapq
 import logging
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -128,25 +132,82 @@ def pts_of(time: float, origin: float) -> int:
     return round((time - origin) * PTS_HZ)
 
 
+#: Writes this big are hashed beside the writer (HashingFile), smaller ones inline.
+HASH_BEHIND = 64 * 1024
+_hasher_pool: ThreadPoolExecutor | None = None
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """The one thread that hashes big writes, started on first use."""
+    global _hasher_pool
+    if _hasher_pool is None:
+        _hasher_pool = ThreadPoolExecutor(1, thread_name_prefix="bodycam-sha256")
+    return _hasher_pool
+
+
 class HashingFile:
     """File-like sink for PyAV: hashes and counts what passes, no ``seek``.
 
     ``rewriter`` (MPEG-TS) renumbers continuity counters on the way, before
     the hash and the file, so both only ever see the final bytes.
+
+    Between :meth:`hold` and :meth:`release` (a backlog written without sync
+    points) what passes is gathered in memory and reaches the file in one
+    write at the release, renumbered and hashed in one go: a second of 720p
+    is otherwise some thirty writes of a few kB, each a system call and a
+    hand-over of the GIL to capture. No sync point falls inside a hold (a
+    sync releases first), so the journal vouches for no byte held.
+
+    A write that big is hashed on a thread of its own (hashlib lets go of
+    the GIL), while the writer writes it and goes on muxing; the next write
+    waits for it, so the hash takes the bytes in order, and :meth:`hexdigest`
+    waits for all of them. The bytes are never changed once handed to it.
     """
 
     def __init__(self, out: DurableFile, rewriter: ContinuityRewriter | None = None) -> None:
         self.out = out
-        self.sha256 = hashlib.sha256()
+        self._sha256 = hashlib.sha256()
         self._rewriter = rewriter
+        self._held: bytearray | None = None
+        self._hashing: Future[None] | None = None
 
     def write(self, data: bytes) -> int:
-        size = len(data)
+        if self._held is not None:
+            self._held += data
+        else:
+            self._pass(data)
+        return len(data)
+
+    def _pass(self, data: bytes | bytearray) -> None:
         if self._rewriter is not None:
-            data = self._rewriter.feed(data)
+            data = self._rewriter.feed(data)  # a bytearray in place, no copy
+        self._wait()
+        if len(data) >= HASH_BEHIND:
+            self._hashing = _hasher().submit(self._sha256.update, data)
+        else:
+            self._sha256.update(data)
         self.out.write(data)
-        self.sha256.update(data)
-        return size
+
+    def _wait(self) -> None:
+        """Until every byte passed so far is in the hash."""
+        if self._hashing is not None:
+            hashing, self._hashing = self._hashing, None
+            hashing.result()
+
+    def hexdigest(self) -> str:
+        self._wait()
+        return self._sha256.hexdigest()
+
+    def hold(self) -> None:
+        if self._held is None:
+            self._held = bytearray()
+
+    def release(self) -> None:
+        """Write what was held (if anything) and stop holding."""
+        held, self._held = self._held, None
+        if held:
+            self._pass(held)
+            self.out.write_behind()  # to the card while the writer muxes the next
 
     def flush(self) -> None:
         return None
@@ -187,6 +248,8 @@ class SegmentFile:
         self._stream.time_base = TIME_BASE
         self._audio = None if audio is None else self._add_audio_stream(audio)
         self._duration = round(PTS_HZ / fps)
+        #: Each stream's time base as the muxer chose it (numerator, denominator).
+        self._bases: dict[int, tuple[int, int]] = {}
         self.frames = 0
         #: MJPEG has no signatures in its stream: the manifest lists each frame's sha256.
         self.frame_sha256: list[str] | None = [] if codec == "mjpeg" else None
@@ -261,14 +324,15 @@ class SegmentFile:
 
     def _mux(self, packet: av.Packet, item: EncodedFrame | EncodedAudio | None) -> None:
         self._out.mux(packet)
-        # mux() has rescaled the packet to the stream's time base: the dts the interleaver sorts by.
-        assert packet.dts is not None and packet.time_base is not None
-        muxed = Muxed(
-            item,
-            isinstance(item, EncodedAudio),
-            Fraction(packet.dts) * packet.time_base,
-            packet.stream_index,
-        )
+        # mux() has rescaled the packet to the stream's time base: the dts the interleaver
+        # sorts by. A stream's time base is fixed once its header is written: asked once.
+        index, dts = packet.stream_index, packet.dts
+        if (base := self._bases.get(index)) is None:
+            tb = packet.time_base
+            assert tb is not None
+            base = self._bases[index] = (tb.numerator, tb.denominator)
+        assert dts is not None
+        muxed = Muxed(item, isinstance(item, EncodedAudio), Fraction(dts * base[0], base[1]), index)
         for written in self._holds.add(muxed):
             if isinstance(written.item, EncodedFrame):
                 self._written += 1
@@ -291,7 +355,15 @@ class SegmentFile:
         packet.stream = self._stream
         self._mux(packet, None)
 
+    def hold(self) -> None:
+        """Gather what the muxer writes in memory until :meth:`release` (see HashingFile)."""
+        self._sink.hold()
+
+    def release(self) -> None:
+        self._sink.release()
+
     def sync(self) -> None:
+        self._sink.release()
         self._file.sync()
 
     def progress(self) -> Sync | None:
@@ -335,12 +407,13 @@ class SegmentFile:
 
     def close(self) -> Segment:
         self._out.close()
+        self._sink.release()
         self._file.sync()
         self._file.close()
         assert self.first is not None and self.last is not None
         return Segment(
             file=self.rel.rsplit("/", 1)[-1],
-            sha256=self._sink.sha256.hexdigest(),
+            sha256=self._sink.hexdigest(),
             bytes=self._file.bytes_written,
             frames=self.frames,
             first_frame=self.first.number,
@@ -445,20 +518,29 @@ class RecordingWriter:
         fsync costs milliseconds each). The journal vouches for no byte before
         its fsync returned either way; a closed segment is still fsynced
         before its record is written, which waits for the end's journal sync.
+        A deferred call's bytes reach the file in one write at its end (or
+        at a segment's close), not one per packet (:class:`HashingFile`).
         """
         self._deferring = defer_sync
-        if not audio:
-            self._write_frames(frames)
-            return
-        # heapq.merge is stable: at equal times the frame goes first, as FFmpeg's interleaver does.
-        merged: Iterable[EncodedFrame | EncodedAudio] = heapq.merge(
-            frames, audio, key=lambda item: item.time
-        )
-        for item in merged:
-            if isinstance(item, EncodedAudio):
-                self._write_audio(item)
-            else:
-                self._write_frames([item])
+        if defer_sync and self._open is not None:
+            self._open.hold()
+        try:
+            if not audio:
+                self._write_frames(frames)
+                return
+            # heapq.merge is stable: at equal times the frame goes first, as FFmpeg's
+            # interleaver does.
+            merged: Iterable[EncodedFrame | EncodedAudio] = heapq.merge(
+                frames, audio, key=lambda item: item.time
+            )
+            for item in merged:
+                if isinstance(item, EncodedAudio):
+                    self._write_audio(item)
+                else:
+                    self._write_frames([item])
+        finally:
+            if defer_sync and self._open is not None:
+                self._open.release()  # nothing stays held past the call
 
     def write_audio(self, packets: Sequence[EncodedAudio]) -> None:
         self.write((), packets)
@@ -497,6 +579,8 @@ class RecordingWriter:
                 if self.origin is None:
                     self.origin = frame.time
                 seg = self._open = self._new_segment(self.origin)
+                if self._deferring:
+                    seg.hold()
                 self._synced_at = frame.time
             seg.add(frame, self.closer.feed(frame.seal) if frame.seal is not None else b"")
             if not self._deferring and frame.time - self._synced_at >= self.sync_interval:

@@ -49,7 +49,12 @@ class LocalStorage(Storage):
         fsync_dir(path.parent)
 
     def free_bytes(self) -> int:
-        st = os.statvfs(self.root if self.root.exists() else self.root.parent)
+        # One system call where the root exists (asked before every write of a
+        # recording, and each call may hand the GIL to capture and wait to get it back).
+        try:
+            st = os.statvfs(self.root)
+        except FileNotFoundError:
+            st = os.statvfs(self.root.parent)
         return st.f_bavail * st.f_frsize
 
     def write_atomic(self, rel: str, data: bytes) -> None:
