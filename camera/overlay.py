@@ -22,12 +22,18 @@ underneath: OpenCV 5 renders the Hershey font ids with a TrueType face in which
 ``thickness`` only picks a weight, so "thickness + 2" no longer means a wider
 stroke (it drew a lopsided black shadow). Dilation gives the same outline, in
 pixels we choose, under OpenCV 4 and 5.
+
+From one frame to the next only the milliseconds change, and rendering the
+text is most of the overlay's cost on the capture hot path. So the text is
+drawn whole once a second and once per new millisecond value, and otherwise
+the kept columns of that value are copied in (:class:`_Stamp`): the same
+pixels as drawing it whole, which tests check frame by frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import cv2
@@ -67,6 +73,16 @@ class Layout:
     origins: tuple[tuple[int, int], ...]  # baseline origin of each line, inside the box
 
 
+def second_text(wall: datetime) -> str:
+    """The burnt-in time to the second: all of it but the milliseconds."""
+    return f"{wall:%Y-%m-%d %H:%M:%S}"
+
+
+def millis_text(wall: datetime) -> str:
+    """The burnt-in milliseconds, the only part that changes from one frame to the next."""
+    return f"{wall.microsecond // 1000:03d}"
+
+
 def text_lines(
     device_id: str, wall: datetime, two_lines: bool, marked: bool = False
 ) -> tuple[str, ...]:
@@ -74,7 +90,7 @@ def text_lines(
 
     ``marked``: the time is followed by :data:`MARKER` (wall time not disciplined).
     """
-    time = f"{wall:%Y-%m-%d %H:%M:%S}.{wall.microsecond // 1000:03d}Z"
+    time = f"{second_text(wall)}.{millis_text(wall)}Z"
     if marked:
         time = f"{time} {MARKER}"
     return (device_id, time) if two_lines else (f"{device_id} {time}",)
@@ -193,55 +209,173 @@ def layout(device_id: str, width: int, height: int, marked: bool = False) -> Lay
     )
 
 
+def render_text(mask: np.ndarray, lines: tuple[str, ...], lay: Layout) -> None:
+    """The text mask of ``lines`` in ``lay``'s box, drawn from scratch into ``mask`` (h, w)."""
+    mask.fill(0)
+    for text, origin in zip(lines, lay.origins, strict=True):
+        cv2.putText(mask, text, origin, FONT, lay.scale, 255, lay.thickness, cv2.LINE_AA)
+
+
+#: The time the millisecond columns are probed at: seconds and milliseconds
+#: are varied from here one glyph at a time, and a far date against it.
+_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
+_PROBE_MILLIS = (
+    *(d * 10**p for p in range(3) for d in range(1, 10)),
+    123,
+    456,
+    789,
+    999,
+    505,
+)
+
+
+def millisecond_columns(device_id: str, lay: Layout, marked: bool) -> tuple[int, int] | None:
+    """Columns [c0, c1) of the box that the milliseconds change and nothing else does.
+
+    Found by rendering, not assumed: each millisecond digit is varied alone
+    (and a few together) against a reference time, then the seconds digit
+    beside them and a whole different date. The columns the milliseconds
+    touch must be a span that nothing else of the time reaches, nor comes
+    within two outlines of (the outline of what is inside it reaches that
+    far out). None when they are not (a font whose glyphs overlap): the
+    overlay then draws every frame's text whole, as it would without a cache.
+    """
+    _, _, w, h = lay.box
+    mask = np.zeros((h, w), np.uint8)
+
+    def columns(wall: datetime) -> np.ndarray:
+        render_text(mask, text_lines(device_id, wall, lay.two_lines, marked), lay)
+        return (mask != reference).any(axis=0)
+
+    render_text(mask, text_lines(device_id, _PROBE, lay.two_lines, marked), lay)
+    reference = mask.copy()
+    millis = np.zeros(w, np.bool_)
+    for ms in _PROBE_MILLIS:
+        millis |= columns(_PROBE + timedelta(milliseconds=ms))
+    others = columns(datetime(2199, 12, 31, 23, 59, 58, tzinfo=UTC))
+    for second in range(1, 10):
+        others |= columns(_PROBE + timedelta(seconds=second))
+    touched = np.flatnonzero(millis)
+    if not touched.size:
+        return None
+    c0, c1 = int(touched[0]), int(touched[-1]) + 1
+    reach = 2 * lay.outline
+    return None if others[max(0, c0 - reach) : c1 + reach].any() else (c0, c1)
+
+
+class _Stamp:
+    """One layout's text, redrawn only where the time changed, and its buffers.
+
+    Within one second, the text of two frames differs only in the
+    millisecond columns, and what the overlay blends there (the text and the
+    shade of its outline) depends on the milliseconds alone
+    (:func:`millisecond_columns` checks both). So the text is drawn whole,
+    putText and all, once a second and once per new millisecond value; every
+    other frame copies the kept columns of its milliseconds into the current
+    buffers. At most 1000 values are kept per layout (about 4 MB at 720p,
+    9 MB at 1080p), so the cache needs no eviction.
+    """
+
+    def __init__(self, device_id: str, lay: Layout, marked: bool) -> None:
+        self.device_id = device_id
+        self.layout = lay
+        self.marked = marked
+        _, _, w, h = lay.box
+        cell = millisecond_columns(device_id, lay, marked)
+        #: The columns that change within a second: the milliseconds and their outline.
+        self.span = (
+            None if cell is None else (max(0, cell[0] - lay.outline), min(w, cell[1] + lay.outline))
+        )
+        self.mask = np.zeros((h, w), np.uint8)
+        self.halo = np.zeros((h, w), np.uint8)  # 255 - the doubled outline: what stays
+        self.shade = np.zeros((h, w, 3), np.uint8)  # the halo, per channel
+        self.text = np.zeros((h, w, 3), np.uint8)  # the mask, per channel
+        self._span3 = np.zeros((h, 0 if cell is None else self.span[1] - self.span[0], 3), np.uint8)
+        self.second: str | None = None  # what shade and text show, to the second
+        #: The fields second_text() formats, of the last frame: strftime costs
+        #: more than the rest of a cached frame, and they change once a second.
+        self._fields: tuple[int, ...] | None = None
+        self._second_text = ""
+        self.cells: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # millis -> mask, halo span
+
+    def update(self, wall: datetime) -> None:
+        """Make ``shade`` and ``text`` those of ``wall``, exactly as :meth:`draw_whole` does."""
+        fields = (wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
+        if fields != self._fields:
+            self._fields, self._second_text = fields, second_text(wall)
+        second, millis, span = self._second_text, millis_text(wall), self.span
+        if span is not None and second == self.second:
+            kept = self.cells.get(millis)
+            if kept is not None:
+                # Per channel through a small contiguous buffer: numpy broadcasting
+                # one channel into three strided ones is ten times slower.
+                e0, e1 = span
+                self.text[:, e0:e1] = cv2.merge((kept[0],) * 3, dst=self._span3)
+                self.shade[:, e0:e1] = cv2.merge((kept[1],) * 3, dst=self._span3)
+                return
+        self.draw_whole(wall)
+        if span is not None:
+            e0, e1 = span
+            self.second = second
+            self.cells[millis] = (self.mask[:, e0:e1].copy(), self.halo[:, e0:e1].copy())
+
+    def draw_whole(self, wall: datetime) -> None:
+        """``wall``'s text and the shade of its outline, from scratch."""
+        lay = self.layout
+        render_text(self.mask, text_lines(self.device_id, wall, lay.two_lines, self.marked), lay)
+        cv2.dilate(self.mask, _disc(lay.outline), dst=self.halo)
+        # Doubled (saturating): the dilated antialiased edge alone makes a grey
+        # outline, which vanishes on a bright background.
+        cv2.add(self.halo, self.halo, dst=self.halo)
+        cv2.bitwise_not(self.halo, dst=self.halo)  # 255 - halo: how much of each pixel stays
+        cv2.merge((self.halo,) * 3, dst=self.shade)
+        cv2.merge((self.mask,) * 3, dst=self.text)
+
+
 class Overlay:
     """Stamps the device id and wall time on frames, in place."""
 
     def __init__(self, device_id: str, size: tuple[int, int] | None = None) -> None:
         """``size`` (width, height) lays the text out now, at start-up, not on the first frame.
 
-        Laying out renders the text a few times (tens of ms at 1080p), which
-        would stall the capture path; a frame of another size still works,
-        laid out when it first arrives.
+        Laying out renders the text a few dozen times (tens of ms at 1080p),
+        which would stall the capture path; a frame of another size still
+        works, laid out when it first arrives.
         """
         self.device_id = device_id
-        self._layouts: dict[tuple[int, int, bool], Layout] = {}
+        self._stamps: dict[tuple[int, int, bool], _Stamp] = {}
         if size is not None:
-            self._layout_for(*size, marked=False)
-            self._layout_for(*size, marked=True)
+            self._stamp_for(*size, marked=False)
+            self._stamp_for(*size, marked=True)
 
-    def _layout_for(self, width: int, height: int, marked: bool) -> Layout:
+    def _stamp_for(self, width: int, height: int, marked: bool) -> _Stamp:
         """Kept here, not only in layout()'s cache, which other frame sizes may evict."""
         key = (width, height, marked)
-        lay = self._layouts.get(key)
-        if lay is None:
-            lay = self._layouts[key] = layout(self.device_id, width, height, marked)
-        return lay
+        stamp = self._stamps.get(key)
+        if stamp is None:
+            lay = layout(self.device_id, width, height, marked)
+            stamp = self._stamps[key] = _Stamp(self.device_id, lay, marked)
+        return stamp
 
     def draw(self, image: np.ndarray, wall: datetime, disciplined: bool = True) -> None:
         """White text with a dark outline, alpha-blended so small text stays smooth.
 
         ``disciplined`` False marks the time (:data:`MARKER`). The work is
-        confined to the layout's box (a few per cent of the frame), which
-        keeps the cost per frame small on the capture hot path.
+        confined to the layout's box (a few per cent of the frame), into
+        buffers kept from frame to frame, which keeps the cost per frame
+        small on the capture hot path.
         """
-        marked = not disciplined
-        lay = self._layout_for(image.shape[1], image.shape[0], marked)
-        x, y, w, h = lay.box
-        mask = np.zeros((h, w), np.uint8)
-        for text, origin in zip(
-            text_lines(self.device_id, wall, lay.two_lines, marked), lay.origins, strict=True
-        ):
-            cv2.putText(mask, text, origin, FONT, lay.scale, 255, lay.thickness, cv2.LINE_AA)
-        halo = cv2.dilate(mask, _disc(lay.outline))
-        # Doubled (saturating): the dilated antialiased edge alone makes a grey
-        # outline, which vanishes on a bright background.
-        cv2.add(halo, halo, dst=halo)
+        stamp = self._stamp_for(image.shape[1], image.shape[0], not disciplined)
+        x, y, w, h = stamp.layout.box
+        stamp.update(wall)
         roi = image[y : y + h, x : x + w]
         # Darken under the halo, then add the text (saturating to white); the halo
         # covers the text, so this is white over black with smooth edges.
         # OpenCV, not numpy arithmetic: ten times faster on this hot path.
-        dark = cv2.multiply(roi, cv2.merge((255 - halo,) * 3), scale=1 / 255)
-        cv2.add(dark, cv2.merge((mask,) * 3), dst=roi)
+        # In place: the same arithmetic as into a buffer of its own, and less memory
+        # to touch on a path where the encoder has just flushed the caches.
+        cv2.multiply(roi, stamp.shade, dst=roi, scale=1 / 255)
+        cv2.add(roi, stamp.text, dst=roi)
 
 
 @lru_cache(maxsize=8)

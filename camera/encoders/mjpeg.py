@@ -15,10 +15,11 @@ class MJPEGEncoder(Encoder):
     name = "opencv-mjpeg"
 
     def __init__(self, quality: int = 80) -> None:
-        self._params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+        #: cv2.imencode's parameters, public so a bare encoder can use exactly these.
+        self.params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
 
     def encode(self, image: np.ndarray, number: int, time: float) -> list[EncodedFrame]:
-        ok, buf = cv2.imencode(".jpg", image, self._params)
+        ok, buf = cv2.imencode(".jpg", image, self.params)
         if not ok:
             raise BackendError(f"JPEG encoding failed for frame {number}")
         return [EncodedFrame(buf.tobytes(), number, time, True)]
