@@ -59,8 +59,13 @@ class RingBuffer:
         self.capacity_bytes: int = int(capacity_bytes)
         self.retain_seconds: float = float(retain_seconds)
         self.max_frames: int = int(max_frames)
-        # The arena and the index: allocated here, once, never replaced.
-        self.arena: np.ndarray = np.zeros(self.capacity_bytes, dtype=np.uint8)
+        # The arena and the index: allocated here, once, never replaced. The
+        # arena is written through now: the kernel gives a fresh allocation its
+        # pages only as they are first written, so an untouched arena would
+        # grow the resident memory over the ring's first lap (two minutes of
+        # 720p in 64 MB) and meet a shortage then, not at boot.
+        self.arena: np.ndarray = np.empty(self.capacity_bytes, dtype=np.uint8)
+        self.arena.fill(0)
         n = self.max_frames
         self._off = np.zeros(n, dtype=np.int64)
         self._size = np.zeros(n, dtype=np.int64)
