@@ -113,7 +113,12 @@ def _resolution(text: str) -> tuple[int, int]:
 
 
 #: The subcommand groups, and the attribute naming which of their commands was given.
-GROUPS = {"bench": "bench_command", "scenario": "scenario_command", "config": "config_command"}
+GROUPS = {
+    "bench": "bench_command",
+    "scenario": "scenario_command",
+    "config": "config_command",
+    "server": "server_command",
+}
 BOARDS = ["sim", "pi"]
 EPILOG = """\
 exit codes: 0 success; 1 a check or expectation failed; 2 bad input (usage,
@@ -183,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the serial console on a pty, sim only (default: only if the config's "
         "[console] is enabled)",
     )
+    run.add_argument(
+        "--dock",
+        metavar="DIR",
+        help="dock at the end of the scenario (or at its [dock]): offload every closed "
+        "recording to a local evidence store in DIR, sim only (default: only the scenario's "
+        "[dock], if it has one)",
+    )
 
     verify = _command(
         sub, "verify", "check recordings: signatures, chain, audit log, hashes, decoding"
@@ -220,6 +232,39 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PATH",
         help="an interrupted recording, or a storage directory (each interrupted one in it)",
+    )
+
+    offload = _command(
+        sub, "offload", "upload closed recordings to the evidence server; delete on a receipt"
+    )
+    offload.add_argument("storage", metavar="STORAGE", help="the storage directory to offload")
+    offload.add_argument(
+        "--server", metavar="URL", help="the evidence server (default: the config's offload.server)"
+    )
+    offload.add_argument(
+        "--server-key",
+        metavar="PEM",
+        help="the server's public key, pinned: receipts must be signed by it (default: the "
+        "config's offload.server_key)",
+    )
+    _config_option(offload)
+    offload.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep recordings on the camera after upload (default: the config's "
+        "offload.delete_after_upload, true: delete once a checked receipt is kept)",
+    )
+
+    review = _command(
+        sub, "review", "watch a storage directory's recordings in a browser, with their proof"
+    )
+    review.add_argument("storage", metavar="STORAGE", help="a camera's storage directory")
+    review.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:8090",
+        help="loopback address to serve on (no login: loopback only); port 0 picks a free one "
+        "(default: %(default)s)",
     )
 
     provision = _command(sub, "provision", "create the device key (SPEC 12)")
@@ -315,9 +360,165 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory for trials.csv and latency.png (default: none, no files written)",
     )
     _json_option(trig, "print one JSON object", "a table")
+    _server_commands(sub)
     for parser in (scenario, config, bench):  # a group alone prints its own help
         parser.set_defaults(group_parser=parser)
     return p
+
+
+def _server_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``bodycam server``: the evidence store (issue 16); it serves, and it has subcommands."""
+    server = _command(
+        sub, "server", "the evidence store: serve, enroll cameras, retention and holds, audit"
+    )
+    server.add_argument(
+        "--data",
+        metavar="DIR",
+        help="the server's data directory, created on first start (default: none; without it "
+        "the help is shown)",
+    )
+    server.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:8080",
+        help="address to serve on; port 0 picks a free one (default: %(default)s)",
+    )
+    server.add_argument(
+        "--config",
+        metavar="F",
+        help="server config TOML (default: DIR/server.toml if present, else the embedded "
+        "SQLite and file store)",
+    )
+    ssub = server.add_subparsers(dest="server_command", metavar="COMMAND", parser_class=_Parser)
+    enroll = _command(ssub, "enroll", "enroll a camera's public key, so its uploads are accepted")
+    enroll.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="the server's data directory (required, no default)",
+    )
+    enroll.add_argument(
+        "pem", metavar="DEVICE.pub.pem", help="the public key the camera exported (PEM)"
+    )
+    enroll.add_argument(
+        "--device",
+        metavar="ID",
+        help="the device id (default: the file name before .pub.pem)",
+    )
+    enroll.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the device's enrolled key, audited (default: refuse a different key)",
+    )
+    admin = _command(
+        ssub, "admin", "create a review page administrator, or change their password (audited)"
+    )
+    admin.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="the server's data directory (required, no default)",
+    )
+    admin.add_argument(
+        "--user", required=True, metavar="NAME", help="the login name (required, no default)"
+    )
+    audit = _command(ssub, "audit", "verify the server's hash-chained audit log")
+    audit.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="the server's data directory (required, no default)",
+    )
+    _retention_commands(ssub)
+    server.set_defaults(server_parser=server)
+
+
+def _retention_commands(ssub: argparse._SubParsersAction[_Parser]) -> None:
+    """``bodycam server category|hold|release|purge|restore|list|export`` (issue 16, item 4)."""
+
+    def command(name: str, what: str, recording: str | None) -> argparse.ArgumentParser:
+        parser = _command(ssub, name, what)
+        parser.add_argument(
+            "--data",
+            required=True,
+            metavar="DIR",
+            help="the server's data directory (required, no default)",
+        )
+        if recording == "required":
+            parser.add_argument("recording", metavar="RECORDING", help="the recording's id")
+        elif recording == "optional":
+            parser.add_argument(
+                "recording",
+                metavar="RECORDING",
+                nargs="?",
+                help="queue this recording now, an early purge (default: none, the sweep)",
+            )
+        return parser
+
+    def who(parser: argparse.ArgumentParser, reason: bool = True) -> None:
+        if reason:
+            parser.add_argument(
+                "--reason",
+                required=True,
+                metavar="TEXT",
+                help="why, for the audit log (required, no default)",
+            )
+        parser.add_argument(
+            "--actor",
+            metavar="NAME",
+            help="who, for the audit log (default: cli:<your login name>)",
+        )
+
+    def case(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--case", required=True, metavar="ID", help="the case id (required, no default)"
+        )
+
+    category = command("category", "assign a recording's retention category (audited)", "required")
+    category.add_argument(
+        "category", metavar="CATEGORY", help="a category of server.toml [retention.categories]"
+    )
+    who(category)
+    hold = command(
+        "hold", "place a legal hold on a recording: never deleted while held", "required"
+    )
+    case(hold)
+    who(hold)
+    release = command("release", "release a case's legal hold on a recording", "required")
+    case(release)
+    who(release)
+    purge = command(
+        "purge",
+        "run the retention sweep: queue what expired, purge what was queued 7 days ago",
+        "optional",
+    )
+    purge.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help="why, for an early purge of RECORDING (default: none; required with RECORDING)",
+    )
+    purge.add_argument(
+        "--actor",
+        metavar="NAME",
+        help="who, for the audit log (default: cli:<your login name>)",
+    )
+    purge.add_argument(
+        "--now",
+        metavar="ISO",
+        help="sweep as if it were this UTC time, e.g. 2026-03-01T00:00:00Z (default: the clock)",
+    )
+    restore = command("restore", "take a recording off the deletion queue", "required")
+    who(restore)
+    listing = command("list", "list recordings: status, category, holds, retention", None)
+    _json_option(listing, "print a JSON array", "a table")
+    export = command("export", "copy a recording out of the store (audited access)", "required")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="write DIR/<recording>/ (required, no default)",
+    )
+    who(export)
 
 
 def _command_prog(args: argparse.Namespace) -> str:
@@ -393,6 +594,9 @@ def _main(argv: list[str]) -> int:
             "config": cmd_config,
             "provision": cmd_provision,
             "doctor": cmd_doctor,
+            "offload": cmd_offload,
+            "review": cmd_review,
+            "server": cmd_server,
         }[args.command]
         return handler(args)
     except (InputError, StorageLockError, HardwareMissing) as exc:
@@ -422,6 +626,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario or default_scenario())
+    if args.dock:
+        from sim.scenario import with_dock
+
+        scenario = with_dock(scenario, args.dock)
     out = Path(args.out or (config.device.storage if config else "recordings"))
     progress = None
     if not args.json and sys.stderr.isatty():
@@ -476,6 +684,8 @@ def _run_board(args: argparse.Namespace, config: Any, board: str) -> int:
 
     if args.scenario:
         raise UsageError(f"--scenario needs --board sim (a scenario is simulated; board {board})")
+    if args.dock:
+        raise UsageError(f"--dock needs --board sim (on board {board}, the console's DOCK docks)")
     for flag, why in (
         ("console", "the console of a real board is [console] in the config (a UART)"),
         ("realtime", "a real board always runs in real time"),
@@ -761,6 +971,230 @@ def cmd_provision(args: argparse.Namespace) -> int:
         print(f"  previous public key kept as {kept} (recordings it signed verify with it)")
     print(f"  audit log:   {audit.path}")
     return EXIT_OK
+
+
+def cmd_offload(args: argparse.Namespace) -> int:
+    """One line per recording as it is settled, then a summary; exit 1 if a closed one stayed."""
+    import random
+
+    from camera.config import load_config
+    from camera.evidence.keys import load_key, load_public_key
+    from camera.offload import Offloader
+    from camera.offload_http import RetryPolicy, check_server_url
+    from hal.clock.monotonic import os_utc
+    from hal.storage.lock import DirectoryLock
+
+    config = load_config(args.config)
+    opts = config.offload
+    server = args.server or opts.server
+    if server is None:
+        raise UsageError("no evidence server: pass --server URL or set offload.server")
+    server = check_server_url(server, "--server" if args.server else "offload.server")
+    key_file = args.server_key or opts.server_key
+    if key_file is None:
+        raise UsageError(
+            "no pinned server key: pass --server-key PEM or set offload.server_key "
+            "(the server's public key, e.g. its DATA/server.pub.pem)"
+        )
+    server_key, _ = load_public_key(key_file)
+    storage = Path(args.storage)
+    if not storage.is_dir():
+        what = "no such directory" if not storage.exists() else "not a directory"
+        raise UsageError(f"{args.storage}: {what} (expected the camera's storage directory)")
+    key = load_key(config.device.key_file)
+    with DirectoryLock(storage):  # a running firmware writes here; bodycam recover too
+        report = Offloader(
+            storage,
+            key,
+            config.device.id,
+            server,
+            server_key,
+            retry=RetryPolicy(random.Random(), attempts=opts.attempts),
+            utc=os_utc,
+            delete=opts.delete_after_upload and not args.keep,
+            timeout=opts.timeout,
+            connect_timeout=opts.connect_timeout,
+            on_outcome=lambda outcome: print(outcome.line(), flush=True),
+        ).run()
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    """Serve (no subcommand), ``enroll`` a camera's key, or check the ``audit`` chain."""
+    if args.server_command == "enroll":
+        return _server_enroll(args)
+    if args.server_command == "audit":
+        return _server_audit(args)
+    if args.server_command == "admin":
+        return _server_admin(args)
+    if args.server_command is not None:
+        return _server_retention(args)
+    if args.data is None:  # `bodycam server` alone: what there is to do
+        args.server_parser.print_help(sys.stdout)
+        return EXIT_BAD_INPUT
+    from server.serve import serve
+
+    stopped_by = serve(args.data, args.listen, args.config, lambda line: print(line, flush=True))
+    print(f"{args.prog}: stopped", file=sys.stderr)
+    return EXIT_SIGNAL.get(signal.Signals(stopped_by), EXIT_OK) if stopped_by else EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """The review page for a card: loopback only, read-only, no login."""
+    from server.review.serve import serve_review
+
+    stopped_by = serve_review(args.storage, args.listen, lambda line: print(line, flush=True))
+    print(f"{args.prog}: stopped", file=sys.stderr)
+    return EXIT_SIGNAL.get(signal.Signals(stopped_by), EXIT_OK) if stopped_by else EXIT_OK
+
+
+def _read_password() -> str:
+    """The new password: stdin's first line, or asked twice on a terminal."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("new password: ")
+    if getpass.getpass("again: ") != first:
+        raise InputError("the two passwords differ; nothing changed")
+    return first
+
+
+def _server_admin(args: argparse.Namespace) -> int:
+    import getpass
+
+    from server.datadir import open_server
+    from server.review.auth import check_name, set_admin
+
+    name = check_name(args.user)
+    password = _read_password()
+    server = open_server(args.data)
+    try:
+        outcome = set_admin(server.meta, name, password, actor=f"cli:{getpass.getuser()}")
+    finally:
+        server.close()
+    what = "created" if outcome == "created" else "password changed"
+    print(f"review page administrator {name}: {what}")
+    return EXIT_OK
+
+
+def _server_enroll(args: argparse.Namespace) -> int:
+    from server.datadir import open_server
+    from server.enroll import enroll
+
+    server = open_server(args.data)
+    try:
+        done = enroll(server.meta, args.pem, args.device, replace=args.replace)
+    finally:
+        server.close()
+    what = {
+        "enrolled": "enrolled",
+        "unchanged": "already enrolled with this key: nothing changed",
+        "replaced": "enrolled, replacing key(s) "
+        + ", ".join(k[:16] + "..." for k in done.replaced),
+    }[done.outcome]
+    print(f"device {done.device}: key {done.key_id} {what}")
+    return EXIT_OK
+
+
+def _server_retention(args: argparse.Namespace) -> int:
+    """category, hold, release, purge, restore, list, export: beside a running server."""
+    import getpass
+
+    from server import lifecycle
+    from server.datadir import open_server
+
+    command = args.server_command
+    actor = getattr(args, "actor", None) or f"cli:{getpass.getuser()}"
+    now = lifecycle.parse_now(getattr(args, "now", None))
+    if command == "purge" and (args.recording is None) != (args.reason is None):
+        raise UsageError("--reason goes with RECORDING (an early purge), and RECORDING with it")
+    server = open_server(args.data, create=False, objects=command != "list")
+    try:
+        if command == "list":
+            return _server_list(server, args.json)
+        if command == "export":
+            return _server_export(server, args, actor, now)
+        if command == "purge" and args.recording is None:
+            return _server_sweep(server, actor if args.actor else None, now)
+        done = {
+            "category": lambda: lifecycle.set_category(
+                server, args.recording, args.category, reason=args.reason, actor=actor, now=now
+            ),
+            "hold": lambda: lifecycle.place_hold(
+                server, args.recording, args.case, reason=args.reason, actor=actor, now=now
+            ),
+            "release": lambda: lifecycle.release_hold(
+                server, args.recording, args.case, reason=args.reason, actor=actor, now=now
+            ),
+            "purge": lambda: lifecycle.queue_early(
+                server, args.recording, reason=args.reason, actor=actor, now=now
+            ),
+            "restore": lambda: lifecycle.restore(
+                server, args.recording, reason=args.reason, actor=actor, now=now
+            ),
+        }[command]()
+    finally:
+        server.close()
+    print(done.line)
+    return EXIT_OK
+
+
+def _server_list(server: Any, as_json: bool) -> int:
+    from server.listing import format_table, list_recordings
+
+    rows = list_recordings(server)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for line in format_table(rows):
+            print(line)
+    return EXIT_OK
+
+
+def _server_sweep(server: Any, actor: str | None, now: Any) -> int:
+    from server.sweep import RETENTION_ACTOR, sweep
+
+    report = sweep(server, now, actor or RETENTION_ACTOR)
+    for line in report.lines():
+        print(line)
+    print(report.summary())
+    return EXIT_FAILED if report.refused else EXIT_OK
+
+
+def _server_export(server: Any, args: argparse.Namespace, actor: str, now: Any) -> int:
+    from server.access import export_recording
+
+    done = export_recording(
+        server, args.recording, args.out, reason=args.reason, actor=actor, now=now
+    )
+    for problem in done.problems:
+        print(f"FAIL  {problem}")
+    verdict = "verified" if not done.problems else f"{len(done.problems)} problem(s)"
+    print(f"exported {args.recording} to {done.path}: {done.files} file(s), {done.bytes} bytes")
+    print(f"{'OK  ' if not done.problems else 'FAIL'}  the copy: {verdict}")
+    return EXIT_OK if not done.problems else EXIT_FAILED
+
+
+def _server_audit(args: argparse.Namespace) -> int:
+    from server.audit import verify_audit
+    from server.datadir import open_server
+
+    server = open_server(args.data, create=False)
+    try:
+        report = verify_audit(server.meta)
+    finally:
+        server.close()
+    for problem in report.problems:
+        print(f"FAIL  {problem}")
+    if report.ok:
+        print(f"OK    audit log of {args.data}: {report.entries} entries, chain intact")
+        return EXIT_OK
+    print(
+        f"audit log of {args.data}: {len(report.problems)} problem(s) in {report.entries} entries"
+    )
+    return EXIT_FAILED
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -58,6 +58,7 @@ __all__ = [
     "GpsConfig",
     "HalConfig",
     "InputConfig",
+    "OffloadConfig",
     "OutputConfig",
     "RecordingConfig",
     "VideoConfig",
@@ -323,6 +324,35 @@ class AudioConfig(_Model):
     channels: Literal[1, 2] = 1
 
 
+def _server_url(value: str | None) -> str | None:
+    """http(s)://host[:port][/path]: where the camera offloads (checked here, not at the dock)."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"(https?)://([^/?#@\s]+)(/[^?#\s]*)?", value)
+    if m is None or m.group(2).startswith(":"):
+        raise _expected("an http:// or https:// URL like http://evidence.example:8443", value)
+    return value
+
+
+class OffloadConfig(_Model):
+    """``[offload]``: the evidence server a docked camera uploads to (issue 16).
+
+    ``server_key`` is the path of the server's public key, pinned here: a
+    receipt is trusted only if that key signed it, never a key the server
+    offers. ``delete_after_upload`` follows the products: a recording leaves
+    the camera once a checked receipt says the server holds it verified.
+    ``attempts`` bounds the tries of one request through dropped connections
+    and 503s; ``connect_timeout`` and ``timeout`` are seconds.
+    """
+
+    server: Annotated[str | None, AfterValidator(_server_url)] = None
+    server_key: NonEmpty | None = None
+    delete_after_upload: bool = True
+    attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    connect_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+
 class Config(_Model):
     """The whole device configuration. Build it with :func:`load_config` or :func:`parse_config`.
 
@@ -340,6 +370,7 @@ class Config(_Model):
     gps: GpsConfig = Field(default_factory=GpsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
+    offload: OffloadConfig = Field(default_factory=OffloadConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -14,6 +14,7 @@ whitespace, command names case-insensitive::
     MARK                -> OK | ERR MARK: not recording   (a marker, source "console")
     EVENTS ON|OFF       -> OK   (asynchronous EVT lines; off when the console starts)
     ECHO ON|OFF         -> OK   (echo and visible line editing; ``[console] echo`` at start)
+    DOCK                -> OK | ERR DOCK: ...  (offload to ``[offload]`` server, in the background)
 
 Every command gets exactly one final line, ``OK ...`` or ``ERR ...``, and
 only ``HELP`` sends ``INFO`` lines before it: a client reads until the first
@@ -62,13 +63,16 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import camera
 from camera.console_lines import Echo, LineSplitter
 from camera.firmware import Firmware
 from camera.state import State
 from hal.serial import Port
+
+if TYPE_CHECKING:
+    from camera.dock import Dock
 
 __all__ = ["COMMANDS", "Console", "LineSplitter", "format_event", "format_value", "parse_event"]
 
@@ -85,7 +89,10 @@ PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t"
 #: (UTF-8), so a value never holds a space, a control character or non-ASCII.
 SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '%"\\')
 #: Event kinds echoed as EVT lines (gesture activate/deactivate becomes ``transition``).
-EVENT_KINDS = frozenset({"start", "stop", "marker", "error", "refused", "durable", "saved"})
+EVENT_KINDS = frozenset(
+    {"start", "stop", "marker", "error", "refused", "durable", "saved"}
+    | {"offloaded", "kept", "docked"}  # a DOCK's progress (camera.dock)
+)
 #: Fields holding device times, sent with microsecond resolution for bench latencies.
 TIME_FIELDS = frozenset({"at", "time"})
 
@@ -163,6 +170,18 @@ COMMANDS: dict[str, Command] = {
             "With echo on, typed characters, backspace and Enter are shown as typed.",
             "Backspace, Ctrl-C and Ctrl-U edit the line whether echo is on or off.",
             "Replies: OK. Starts as [console] echo in the config (off by default).",
+        ),
+    ),
+    "DOCK": Command(
+        "DOCK",
+        "offload the closed recordings to the evidence server",
+        (
+            "Uploads every closed recording to [offload] server in the background,",
+            "recording going on (the recording in progress is never sent), and deletes",
+            "each on a receipt signed by [offload] server_key (delete_after_upload).",
+            "EVT offloaded or kept for each recording, then EVT docked with the counts.",
+            "Replies: OK, or ERR DOCK: not ready | no evidence server (...) |",
+            "already docking | server key: <why>.",
         ),
     ),
 }
@@ -300,6 +319,7 @@ class Console:
         # slot, so a flood backs up into the port's buffers, not the loop's queue.
         self._slots = threading.Semaphore(max_pending)
         self._threads: list[threading.Thread] = []
+        self._dock: Dock | None = None  # made by the first DOCK, on the loop
         self._handlers: dict[str, Callable[[list[str], float], Reply]] = {
             "HELP": self._help,
             "VERSION": self._version,
@@ -309,6 +329,7 @@ class Console:
             "MARK": self._mark,
             "EVENTS": self._events,
             "ECHO": self._echo,
+            "DOCK": self._docked,
         }
         assert self._handlers.keys() == COMMANDS.keys()
 
@@ -325,8 +346,12 @@ class Console:
             thread.start()
 
     def close(self, timeout: float = 2.0) -> None:
-        """Stop both threads, unsubscribe and close the port. Idempotent."""
+        """Stop both threads (and an offload a DOCK started), unsubscribe, close the port.
+
+        Idempotent."""
         self._closing.set()
+        if self._dock is not None:
+            self._dock.close()
         with self._out_cond:
             self._out_cond.notify_all()
         for name in ("cancel_read", "cancel_write"):
@@ -598,4 +623,39 @@ class Console:
         if isinstance(on, str):
             return on
         self.echo = on
+        return "OK"
+
+    def _docked(self, args: list[str], t: float) -> Reply:
+        """The offload starts on its own thread: the reply, and the loop, wait for none of it."""
+        if args:
+            return self._no_args("DOCK")
+        if not self._ready():
+            return self._not_ready("DOCK")
+        if self._dock is not None and self._dock.running:
+            return "ERR DOCK: already docking"
+        opts = self.firmware.config.offload
+        if opts.server is None or opts.server_key is None:
+            return "ERR DOCK: no evidence server (set [offload] server and server_key)"
+        if self._dock is None:
+            import random
+
+            from camera.dock import Dock
+            from camera.errors import InputError
+            from camera.evidence.keys import load_public_key
+            from camera.offload_http import RetryPolicy
+
+            try:
+                server_key, _ = load_public_key(opts.server_key)
+            except InputError as exc:
+                return f"ERR DOCK: server key: {' '.join(str(exc).split())}"
+            self._dock = Dock(
+                self.firmware,
+                opts.server,
+                server_key,
+                retry=RetryPolicy(random.Random(), attempts=opts.attempts),
+                delete=opts.delete_after_upload,
+                timeout=opts.timeout,
+                connect_timeout=opts.connect_timeout,
+            )
+        self._dock.start()
         return "OK"

@@ -26,6 +26,13 @@ then renamed, so the final name never holds half a file; a
 they were given. The output is deterministic (no creation time is written), so
 exporting the same recording twice gives the same bytes.
 
+A clip (``segments=range(a, b)``) is the same export of whole segments only:
+each segment starts on a keyframe, so the cut is GOP-aligned, every packet is
+still the camera's, and the in-stream signatures validate GOP by GOP (the
+clip's last GOP is signed by an SEI that travels in the GOP after it, so it
+is reported unsigned unless the clip runs to the recording's end). Its
+metadata names the segments it holds beside the whole manifest's sha256.
+
 This module reads ``manifest.json`` itself (a handful of fields) rather than
 through the manifest model, so it depends on nothing but the on-disk format.
 """
@@ -33,6 +40,7 @@ through the manifest model, so it depends on nothing but the on-disk format.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -104,11 +112,16 @@ class _Recording:
     manifest_sha256: str
     #: (file name, sha256) of each segment, in recording order.
     segments: tuple[tuple[str, str], ...]
+    #: A clip: the segments kept, as "first..last" of how many (None: the whole recording).
+    clip: str | None = None
 
 
-def export_recording(directory: Path, out: Path, *, force: bool = False) -> ExportResult:
+def export_recording(
+    directory: Path, out: Path, *, force: bool = False, segments: range | None = None
+) -> ExportResult:
     """Stream-copy the recording in ``directory`` into the one MP4 file ``out``.
 
+    ``segments``: only these of the manifest's segments (by index), a clip.
     Raises an :class:`ExportError` (an ``InputError``) with one line naming
     the file and the problem; whatever goes wrong, ``out`` is either left as it
     was or holds the complete export, and no temporary file is left behind.
@@ -116,6 +129,8 @@ def export_recording(directory: Path, out: Path, *, force: bool = False) -> Expo
     directory = Path(directory)
     out = Path(out)
     recording = _read_manifest(directory)
+    if segments is not None:
+        recording = _clip(recording, segments)
     check_output(out, force)
     for name, _ in recording.segments:  # fail before any writing for the common case
         if not (directory / name).is_file():
@@ -176,6 +191,19 @@ def _read_manifest(directory: Path) -> _Recording:
         codec=codec,
         manifest_sha256=hashlib.sha256(raw).hexdigest(),
         segments=tuple(_segment_entry(seg, i, path) for i, seg in enumerate(segments)),
+    )
+
+
+def _clip(recording: _Recording, wanted: range) -> _Recording:
+    total = len(recording.segments)
+    if wanted.step != 1 or not wanted or wanted.start < 0 or wanted.stop > total:
+        raise ExportError(
+            f"{recording.directory}: a clip is a run of whole segments of the {total} "
+            f"listed, got {wanted.start}..{wanted.stop - 1}"
+        )
+    kept = recording.segments[wanted.start : wanted.stop]
+    return dataclasses.replace(
+        recording, segments=kept, clip=f"{kept[0][0]}..{kept[-1][0]} of {total} segments"
     )
 
 
@@ -314,7 +342,7 @@ def _mux(output: Any, packet: Any, path: Path) -> None:
 
 def _metadata(recording: _Recording) -> dict[str, str]:
     """Who and what, readable by any player (title, comment) and by a script (custom keys)."""
-    return {
+    tags = {
         "title": recording.recording_id,
         "comment": (
             f"bodycam recording {recording.recording_id} from device {recording.device_id}; "
@@ -324,6 +352,10 @@ def _metadata(recording: _Recording) -> dict[str, str]:
         "bodycam_device_id": recording.device_id,
         "bodycam_manifest_sha256": recording.manifest_sha256,
     }
+    if recording.clip is not None:
+        tags["comment"] = f"clip ({recording.clip}) of {tags['comment']}"
+        tags["bodycam_clip"] = recording.clip
+    return tags
 
 
 def _video_stream(container: Any, codec: str, path: Path) -> Any:

@@ -23,6 +23,8 @@ from camera.evidence.records import JOURNAL, MANIFEST, SEGMENT_PREFIX
 AUDIT_LOG = "audit.jsonl"
 #: Exported public keys end so: ``<device-id>.pub.pem``, ``<device-id>.<key-id>.pub.pem``.
 PUBLIC_KEY_SUFFIX = ".pub.pem"
+#: The evidence server's receipts for offloaded recordings (camera.evidence.receipts.RECEIPTS).
+RECEIPTS_DIR = "receipts"
 
 #: Why a path that was asked for is skipped when it does not exist (an input error).
 MISSING = "no such file or directory"
@@ -33,6 +35,8 @@ class Found:
     recordings: list[Path] = field(default_factory=list)
     #: (path, why it is not checked), in the order met.
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    #: Storage directories with no recording left, all offloaded (their receipts kept).
+    offloaded: list[Path] = field(default_factory=list)
 
 
 def shown(path: Path) -> Path:
@@ -45,7 +49,9 @@ def shown(path: Path) -> Path:
 
 
 def is_storage_file(path: Path) -> bool:
-    """The audit log or an exported public key: a storage directory's own files."""
+    """The audit log, an exported public key, the receipts: a storage directory's own files."""
+    if path.name == RECEIPTS_DIR:
+        return path.is_dir()
     return path.is_file() and (path.name == AUDIT_LOG or path.name.endswith(PUBLIC_KEY_SUFFIX))
 
 
@@ -98,5 +104,8 @@ def find_recordings(paths: Sequence[str | os.PathLike[str]]) -> Found:
             else:
                 found.skipped.append((child, "not a recording (no manifest, journal or segments)"))
         if (len(found.recordings), len(found.skipped)) == before:
-            found.skipped.append((path, "no recordings in it"))
+            if RECEIPTS_DIR in names and (path / RECEIPTS_DIR).is_dir():
+                found.offloaded.append(path)  # every recording offloaded: still a storage to check
+            else:
+                found.skipped.append((path, "no recordings in it"))
     return found

@@ -57,14 +57,13 @@ import bisect
 import errno
 import itertools
 import logging
-import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from camera.evidence.audit import DeviceAudit
-from camera.evidence.custody import Custody, manifest_sha256
+from camera.evidence.custody import Custody, last_counter, manifest_sha256
 from camera.evidence.journal import Journal, JournalRecord
 from camera.evidence.manifest import write_manifest
 from camera.evidence.records import (
@@ -249,9 +248,9 @@ class Recorder:
         self._skipped: deque[list[int]] = deque(maxlen=ring.max_frames)
 
     def _last_counter(self) -> int:
-        pattern = re.compile(rf"^{re.escape(self.device_id)}_\d{{8}}T\d{{6}}Z_(\d{{4}})$")
-        found = [int(m.group(1)) for n in self.storage.listdir() if (m := pattern.match(n))]
-        return max(found, default=0)
+        # The card's recordings and the offloaded ones (their receipts): an id the
+        # evidence server already holds is never used again (issue 16).
+        return last_counter(self.storage, self.device_id)
 
     @property
     def active(self) -> bool:

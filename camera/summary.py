@@ -77,6 +77,27 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
             f"open recordings closed (end_of_run){judged}",
             file=stream,
         )
+    if "dock" in summary:
+        _print_dock(summary["dock"], stream)
     for e in summary["expectations"]:
         mark = "PASS" if e["ok"] else "FAIL"
         print(f"{mark}  expect {e['name']} = {e['expected']!r}: got {e['actual']!r}", file=stream)
+
+
+def _print_dock(dock: dict[str, Any] | None, stream: TextIO) -> None:
+    """A scenario's ``[dock]`` (sim.dock.DockResult.summary): what went, and what stayed, why."""
+    if dock is None:
+        print("not docked: the run ended before the dock", file=stream)
+        return
+    where = f"; evidence store {dock['data']}" if dock["data"] else " (a temporary evidence store)"
+    print(
+        f"docked at {dock['at']:.3f} s: {dock['offloaded']} offloaded ({dock['deleted']} deleted "
+        f"from the camera), {dock['kept']} kept; {dock['files_sent']} file(s) sent, "
+        f"{dock['files_held']} already on the server{where}",
+        file=stream,
+    )
+    for r in dock["recordings"]:
+        if not r["offloaded"]:
+            print(f"  kept {r['recording']}: {r['reason']}", file=stream)
+    if dock["stopped"]:
+        print(f"  stopped: {dock['stopped']}", file=stream)

@@ -101,7 +101,7 @@ def run_verify(
     """The command; returns its exit code (bad input raises InputError: exit 2)."""
     given = given_keys(list(keys)) if keys else None
     found = find_recordings(paths)
-    if not found.recordings:
+    if not found.recordings and not found.offloaded:
         if not as_json:
             for path, why in found.skipped:
                 print(f"SKIP  {path}: {why}", file=sys.stderr)
@@ -134,7 +134,7 @@ def run_verify(
                 print(f"      {report.audio.line()}")
             _print_findings(report.problems, report.notes, sys.stdout)
     checks: list[StorageReport] = []
-    for storage in storages_to_check(paths, found.recordings):
+    for storage in storages_to_check(paths, found.recordings) + found.offloaded:
         checks += verify_storage(storage, _storage_recordings(storage), keys_for(storage))
     notes = _general_notes([given] if given else list(beside.values()))
     failed = sum(not r.ok for r in reports) + sum(not c.ok for c in checks)

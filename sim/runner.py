@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camera.config import Config
 from camera.report import RunReport
@@ -22,6 +22,9 @@ from sim.device import SimDevice
 from sim.gps_pty import SIM_PORT, SimulatedGps, receiver_for, serving
 from sim.scenario import Scenario, ScenarioError
 from sim.waveforms import scenario_edges
+
+if TYPE_CHECKING:
+    from sim.dock import DockResult
 
 Progress = Callable[[float, float], None]
 
@@ -76,6 +79,8 @@ class RunResult:
     expectations: list[Expectation] = field(default_factory=list)
     #: The signal that ended the run early, if one did (then nothing is judged).
     interrupted: int | None = None
+    #: What the scenario's ``[dock]`` did (None: no dock, or the run ended before it).
+    dock: DockResult | None = None
 
     @property
     def recordings(self) -> list[dict[str, Any]]:
@@ -102,7 +107,10 @@ class RunResult:
         self.report.interrupted = (
             None if self.interrupted is None else signal.Signals(self.interrupted).name
         )
-        return self.report.summary()
+        summary = self.report.summary()
+        if self.scenario.dock is not None:
+            summary["dock"] = None if self.dock is None else self.dock.summary()
+        return summary
 
 
 def _apply_faults(dev: SimDevice, scenario: Scenario) -> None:
@@ -215,6 +223,11 @@ def _run(
     for edge in scenario_edges(scenario, debounce):
         dev.set_input(edge.t, edge.input, edge.active)
     _apply_faults(dev, scenario)
+    docks: list[DockResult] = []
+    if scenario.dock_at is not None:
+        from sim.dock import dock_now  # the server's code: loaded only for a dock
+
+        dev.clock.call_at(scenario.dock_at, lambda: docks.append(dock_now(dev, scenario, out)))
     if gps is not None:
         # With a receiver in the world the device's clock is only as good as its
         # last GPS fix: until the first one the burnt-in time says UNSYNCED, as on
@@ -260,6 +273,7 @@ def _run(
         report=report,
         events=list(dev.firmware.events),
         interrupted=interrupted,
+        dock=docks[0] if docks else None,
     )
     if interrupted is None:
         result.expectations = evaluate(scenario, result)
@@ -318,4 +332,25 @@ def evaluate(scenario: Scenario, result: RunResult) -> list[Expectation]:
         check(
             "clock_step_sources", exp.clock_step_sources, actual, actual == exp.clock_step_sources
         )
+    dock = result.dock
+    for name, expected in (
+        ("offloaded", exp.offloaded),
+        ("kept", exp.kept),
+        ("deleted", exp.deleted),
+        ("resent", exp.resent),
+        ("dock_stopped", exp.dock_stopped),
+    ):
+        if expected is not None:
+            actual = None if dock is None else _dock_figure(dock, name)
+            check(name, expected, actual, actual == expected)
     return checks
+
+
+def _dock_figure(dock: DockResult, name: str) -> int | bool:
+    """One ``[expect]`` figure of a dock (sim.dock.DockResult)."""
+    if name == "resent":
+        return dock.link.resent
+    if name == "dock_stopped":
+        return dock.stopped
+    value: int = getattr(dock, name)
+    return value

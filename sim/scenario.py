@@ -10,9 +10,12 @@ virtual time, faults, and what the run is expected to produce. Layout::
     [gps]        enabled, seed, start = {lat, lon}, walk_seconds, cold_start,
                  time_offset, latency, corrupt_rate, garbage_rate, flood_hz
     [[gps.fix_loss]], [[gps.stall]]   at, duration
+    [dock]       at, data, delete, attempts, drop_after_bytes, server_restart,
+                 busy_for, full
     [expect]     recordings, triggers, pre_event_min, max_dropped_frames,
                  stop_reasons, markers, frames_min, track_points_min,
-                 clock_step_sources
+                 clock_step_sources, offloaded, kept, deleted, resent,
+                 dock_stopped
 
 Like the device config it is strict and closed: unknown keys anywhere and wrong
 types are errors (an integer is accepted where a number is expected), because a
@@ -46,6 +49,8 @@ Checks beyond the shape of each table:
   on an active input would be a real release.
 - ``[config]`` is validated by the device config validator (on the built-in
   defaults) and its errors name this file and ``config.<key>``.
+- ``[dock]`` ``at`` is within the run and before any ``power_loss`` fault (the
+  run ends at the cut); the offload keys of ``[expect]`` need a ``[dock]``.
 
 An event may run past ``duration`` (a hold starting 1 s before the end): edges
 after the end are simply never reached. Plausibility bounds keep every
@@ -99,6 +104,7 @@ __all__ = [
     "HOLD_SECONDS",
     "PRESS_SECONDS",
     "Action",
+    "Dock",
     "Event",
     "Expect",
     "Fault",
@@ -110,6 +116,7 @@ __all__ = [
     "ScenarioError",
     "load_scenario",
     "parse_scenario",
+    "with_dock",
 ]
 
 Action = Literal["activate", "deactivate", "pulse", "press", "double_press", "hold", "chatter"]
@@ -297,6 +304,36 @@ class Fault(_Model):
         return self
 
 
+class Dock(_Model):
+    """``[dock]``: the camera is docked at device time ``at`` (default: the end of the run).
+
+    The run starts an evidence server on loopback (``bodycam server``, its
+    data in ``data``, a path relative to the run's output directory, default
+    a temporary directory), enrolls the device's key, pins the server's, and
+    offloads every closed recording while the device keeps running
+    (sim.dock). ``delete`` and ``attempts`` are ``[offload]``'s
+    ``delete_after_upload`` and ``attempts``. Faults of the link, each once:
+    ``drop_after_bytes`` (the connection drops when that many bytes of uploads
+    have gone, mid-file), ``server_restart`` (the server is killed while
+    receiving the Nth upload, and started again), ``busy_for`` (the first N
+    requests are answered 503, Retry-After 1) and ``full`` (the server's
+    store has no room: 507).
+    """
+
+    at: Time | None = None
+    data: NonEmpty | None = None
+    delete: bool = True
+    attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    drop_after_bytes: Annotated[int, Field(ge=1)] | None = None
+    server_restart: Annotated[int, Field(ge=1)] | None = None
+    busy_for: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    full: bool = False
+
+
+#: ``[expect]`` keys about a ``[dock]``'s offload.
+DOCK_EXPECT = ("offloaded", "kept", "deleted", "resent", "dock_stopped")
+
+
 class Expect(_Model):
     """``[expect]``: each key present is one expectation; a failed one makes the run exit 1.
 
@@ -307,6 +344,12 @@ class Expect(_Model):
     recording; ``clock_step_sources`` lists the ``source`` of every
     ``wall_clock_steps`` entry of all recordings, in order (a step inside two
     overlapping recordings counts in each).
+
+    The ``[dock]``'s offload: ``offloaded`` recordings with a checked receipt,
+    ``kept`` on the camera (busy, refused, or not sent), ``deleted`` from the
+    camera, ``resent`` files sent although the server held them already (a
+    resumed offload sends none), ``dock_stopped`` whether the offload stopped
+    before the last recording (server full or unreachable).
     """
 
     recordings: Count | None = None
@@ -318,6 +361,11 @@ class Expect(_Model):
     frames_min: Count | None = None
     track_points_min: Count | None = None
     clock_step_sources: list[StepSourceName] | None = None
+    offloaded: Count | None = None
+    kept: Count | None = None
+    deleted: Count | None = None
+    resent: Count | None = None
+    dock_stopped: bool | None = None
 
 
 class GpsPoint(_Model):
@@ -417,6 +465,25 @@ def _check_timeline(duration: float, events: Sequence[Event], faults: Sequence[F
                 activated = None
 
 
+def _check_dock(
+    dock: Dock | None, duration: float, faults: Sequence[Fault], expect: Expect | None
+) -> None:
+    """Raise :class:`_Here` if the ``[dock]`` (or its absence) does not fit the scenario."""
+    if dock is None:
+        given = [k for k in DOCK_EXPECT if expect is not None and getattr(expect, k) is not None]
+        if given:
+            what = "no offload expectation without a [dock] table"
+            raise _expected(what, getattr(expect, given[0]), ("expect", given[0]))
+        return
+    at = duration if dock.at is None else dock.at
+    if at > duration:
+        raise _expected(f"a time within duration {float(duration)!r}", at, ("dock", "at"))
+    cuts = [f.at for f in faults if f.kind == "power_loss"]
+    if cuts and at >= min(cuts):
+        what = f"a time before the power_loss fault at {min(cuts)!r} (the run ends at the cut)"
+        raise _expected(what, at, ("dock", "at"))
+
+
 def _check_inputs(events: Sequence[Event], inputs: Iterable[str]) -> None:
     """Raise :class:`_Here` for the first event whose input is not configured."""
     known = sorted(inputs)
@@ -445,6 +512,7 @@ class Scenario(_Model):
     events: list[Event] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
     gps: Gps = Field(default_factory=Gps)
+    dock: Dock | None = None
     expect: Expect | None = None
     path: Path | None = None
     source: str = "<scenario>"
@@ -453,7 +521,15 @@ class Scenario(_Model):
     def _fits(self) -> Scenario:
         _check_timeline(self.duration, self.events, self.faults)
         _check_gps(self.gps, self.duration, self.start, self.config)
+        _check_dock(self.dock, self.duration, self.faults, self.expect)
         return self
+
+    @property
+    def dock_at(self) -> float | None:
+        """Device time of the ``[dock]`` (its ``at``, else the end of the run); None: none."""
+        if self.dock is None:
+            return None
+        return self.duration if self.dock.at is None else self.dock.at
 
     @property
     def gps_seed(self) -> int:
@@ -495,12 +571,14 @@ class _File(_Model):
     event: list[Event] = Field(default_factory=list)
     fault: list[Fault] = Field(default_factory=list)
     gps: Gps = Field(default_factory=Gps)
+    dock: Dock | None = None
     expect: Expect | None = None
 
     @model_validator(mode="after")
     def _fits(self) -> _File:
         _check_timeline(self.scenario.duration, self.event, self.fault)
         _check_gps(self.gps, self.scenario.duration, self.scenario.start, self.config)
+        _check_dock(self.dock, self.scenario.duration, self.fault, self.expect)
         return self
 
 
@@ -512,6 +590,7 @@ _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
     ("gps", "start"): GpsPoint,
     ("gps", "fix_loss"): GpsWindow,
     ("gps", "stall"): GpsWindow,
+    ("dock",): Dock,
     ("expect",): Expect,
 }
 
@@ -580,6 +659,7 @@ def _parse(data: object, source: str, path: Path | None) -> Scenario:
         events=parsed.event,
         faults=parsed.fault,
         gps=parsed.gps,
+        dock=parsed.dock,
         expect=parsed.expect,
         path=path,
         source=source,
@@ -602,6 +682,20 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scena
     ``[[event]]``/``[[fault]]`` entries numbered from 1 (``event[1]`` is the first).
     """
     return _parse_or_raise(data, source, None)
+
+
+def with_dock(scenario: Scenario, data: str | os.PathLike[str]) -> Scenario:
+    """``scenario`` docked at its ``[dock]``'s time (default: its end), the data in ``data``.
+
+    ``bodycam run --dock DIR``: a scenario without a ``[dock]`` gets one, one
+    with a ``[dock]`` keeps it (faults and all) with this data directory.
+    """
+    dock = (scenario.dock or Dock()).model_copy(update={"data": os.fspath(Path(data).resolve())})
+    try:
+        _check_dock(dock, scenario.duration, scenario.faults, scenario.expect)
+    except _At as exc:
+        raise ScenarioError(_line(scenario.source, _where(exc.loc), exc.text)) from None
+    return scenario.model_copy(update={"dock": dock})
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:

@@ -33,6 +33,9 @@ from sim.device import SimDevice
 from sim.runner import RunResult, run_scenario
 from sim.scenario import load_scenario
 
+#: Real PostgreSQL and SeaweedFS on loopback, started only for the tests that ask.
+pytest_plugins = ["tests.services"]
+
 ROOT = Path(__file__).resolve().parents[1]
 CI_SCENARIOS = ROOT / "scenarios" / "ci"
 

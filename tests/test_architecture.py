@@ -40,7 +40,18 @@ def test_core_never_imports_sim_or_a_backend() -> None:
     for path in sorted((ROOT / "camera").rglob("*.py")):
         shell = path.name == "cli.py"
         for name in imports(path, top_level_only=shell):
-            if name == "sim" or name.startswith("sim.") or name.startswith(BACKENDS):
+            top = name.split(".")[0]
+            if top in ("sim", "server") or name.startswith(BACKENDS):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_the_evidence_store_never_imports_the_simulator() -> None:
+    """server/ builds on camera/ (one verify), never on sim/: it runs where no simulator is."""
+    offenders = []
+    for path in sorted((ROOT / "server").rglob("*.py")):
+        for name in imports(path, top_level_only=False):
+            if name.split(".")[0] == "sim":
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offenders == []
 

@@ -53,7 +53,12 @@ def is_group(parser: argparse.ArgumentParser) -> bool:
 
 
 def leaves() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
-    return [(path, p) for path, p in commands(build_parser()) if path and not is_group(p)]
+    """Every command that runs: the leaves, and a group with options of its own (``server``)."""
+    return [
+        (path, p)
+        for path, p in commands(build_parser())
+        if path and (not is_group(p) or options(p))
+    ]
 
 
 def options(parser: argparse.ArgumentParser) -> list[argparse.Action]:

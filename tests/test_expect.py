@@ -20,8 +20,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from camera.cli import main
+from camera.offload import OffloadReport, Outcome
 from camera.report import RunReport
 from camera.summary import print_summary
+from sim.dock import DockResult
+from sim.link import LinkStats
 from sim.runner import RunResult, evaluate
 from sim.scenario import Expect, Scenario, parse_scenario
 
@@ -53,7 +56,8 @@ def recording(
 
 
 def scenario(expect: dict[str, Any] | None) -> Scenario:
-    data: dict[str, Any] = {"scenario": {"name": "expect", "duration": 30.0}}
+    # Docked at the end (judge makes up what the dock did): the offload keys need a [dock].
+    data: dict[str, Any] = {"scenario": {"name": "expect", "duration": 30.0}, "dock": {}}
     if expect is not None:
         data["expect"] = expect
     return parse_scenario(data, source="<expect>")
@@ -69,9 +73,24 @@ def judge(expect: dict[str, Any] | None, recordings: list[dict[str, Any]]) -> Ru
         wall_seconds=1.0,
         scenario="expect",
     )
-    result = RunResult(scenario=scenario(expect), report=report)
+    result = RunResult(scenario=scenario(expect), report=report, dock=DOCKED)
     result.expectations = evaluate(result.scenario, result)
     return result
+
+
+#: A dock's made-up outcome: two offloaded (one kept on the camera too), one busy.
+DOCKED = DockResult(
+    30.0,
+    None,
+    OffloadReport(
+        [
+            Outcome("BWC_a", offloaded=True, deleted=True, receipt_sha256="0" * 64),
+            Outcome("BWC_b", offloaded=True, receipt_sha256="1" * 64),
+            Outcome("BWC_c", reason="still being written", closed=False),
+        ]
+    ),
+    LinkStats(resent=1),
+)
 
 
 TWO = [
@@ -99,6 +118,11 @@ CASES: dict[str, tuple[Any, Any]] = {
     "frames_min": (150, 151),
     "track_points_min": (5, 6),
     "clock_step_sources": (["gps", "ntp", "system"], ["gps", "ntp"]),
+    "offloaded": (2, 3),
+    "kept": (1, 0),
+    "deleted": (1, 2),
+    "resent": (1, 0),
+    "dock_stopped": (False, True),
 }
 
 

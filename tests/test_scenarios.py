@@ -33,7 +33,11 @@ def test_ci_scenario(path: Path, ci_run) -> None:
     result = ci_run(path.stem)
     failed = [e for e in result.expectations if not e.ok]
     assert not failed, failed
+    dock = result.dock
+    gone = set() if dock is None else {o.recording for o in dock.report.outcomes if o.deleted}
     for m in result.recordings:
+        if m["recording_id"] in gone and not (result.storage / m["recording_id"]).exists():
+            continue  # docked: deleted on a receipt, the server verified it (tests below)
         report = verify_recording(result.storage / m["recording_id"])
         assert report.ok, report.problems
         lost = {g["first_frame"] + i for g in m["gaps"] for i in range(g["frames"])}
@@ -181,3 +185,79 @@ def test_power_loss_recovers_the_sound_with_the_pictures(ci_run) -> None:
     [m] = ci_run("audio_power_loss").recordings
     assert m["stop"]["reason"] == "power_loss" and m["audio"]["packets"] > 0
     assert sum(s["audio"]["packets"] for s in m["segments"]) == m["audio"]["packets"]
+
+
+# -- docked at the end of a shift (issue 16: scenarios/ci/dock_*.toml) ---------------------------
+def _receipt(storage: Path, recording: str) -> dict:
+    return json.loads((storage / "receipts" / f"{recording}.json").read_bytes())
+
+
+def test_a_dock_offloads_the_closed_recordings_and_chains_the_busy_one_to_them(ci_run) -> None:
+    from camera.cli import main
+
+    result = ci_run("dock_end_of_shift")
+    first, second, busy = (m["recording_id"] for m in result.recordings)
+    assert [p.name for p in result.storage.iterdir() if p.is_dir() and p.name != "receipts"] == [
+        busy
+    ]
+    # The busy one was never sent; closed after the dock, it links to the offloaded one
+    # before it through the kept receipt: the chain goes on across the offload.
+    kinds = [
+        (e["kind"], e.get("recording"))
+        for e in result.events
+        if e["kind"] in ("offloaded", "kept", "docked")
+    ]
+    assert kinds == [("offloaded", first), ("offloaded", second), ("kept", busy), ("docked", None)]
+    manifest = json.loads((result.storage / busy / "manifest.json").read_bytes())
+    assert manifest["previous"] == {
+        "recording_id": second,
+        "manifest_sha256": _receipt(result.storage, second)["manifest_sha256"],
+    }
+    assert _receipt(result.storage, second)["chain"] == "ok"
+    assert main(["verify", str(result.storage)]) == 0
+
+
+def test_a_docked_run_still_writes_byte_identical_recordings(ci_run, tmp_path: Path) -> None:
+    shared = ci_run("dock_end_of_shift")
+    fresh = run_scenario(load_scenario(ROOT / "ci" / "dock_end_of_shift.toml"), tmp_path)
+    busy = fresh.recordings[-1]["recording_id"]
+    assert tree_bytes(fresh.storage / busy) == tree_bytes(shared.storage / busy)
+    for m in fresh.recordings[:2]:  # what the server was sent: the same manifests
+        rec = m["recording_id"]
+        assert _receipt(fresh.storage, rec)["files"] == _receipt(shared.storage, rec)["files"]
+
+
+@pytest.mark.parametrize(
+    ("name", "fault", "count"),
+    [
+        ("dock_link_drop", "drops", 1),
+        ("dock_server_restart", "restarts", 1),
+        ("dock_busy", "busy_answers", 4),
+    ],
+)
+def test_a_dock_rides_out_its_links_faults(ci_run, name: str, fault: str, count: int) -> None:
+    from camera.cli import main
+
+    result = ci_run(name)
+    dock = result.dock
+    assert getattr(dock.link, fault) == count  # the fault happened, once
+    assert dock.link.resent == 0 and dock.report.files_held == 0  # nothing sent twice
+    assert dock.link.puts == dock.report.files_sent + (fault != "busy_answers")
+    if fault == "busy_answers":
+        assert sum(dock.waits) >= 4 * 1  # each retry waited at least the Retry-After
+    first, second = (m["recording_id"] for m in result.recordings)
+    assert _receipt(result.storage, second)["chain"] == "ok"
+    assert not (result.storage / first).exists() and not (result.storage / second).exists()
+    assert main(["verify", str(result.storage)]) == 0
+
+
+def test_a_full_server_stops_the_dock_and_nothing_is_deleted(ci_run) -> None:
+    from camera.evidence.audit import read_audit
+
+    result = ci_run("dock_full")
+    assert "507" in (result.dock.report.stopped or "")
+    for m in result.recordings:
+        assert verify_recording(result.storage / m["recording_id"]).ok
+    assert not (result.storage / "receipts").exists()
+    events = {e["event"] for e in read_audit(result.storage / "audit.jsonl")}
+    assert not events & {"offloaded", "deleting", "deleted"}

@@ -6,12 +6,15 @@ whether the card still holds what the log says the device wrote: every
 recording a ``stop`` or ``recovery`` entry names must be there with the
 manifest the entry hashed, and every recording on the card must be named by
 one. Deleting the newest recording leaves no gap in the chain of manifests;
-it leaves a ``stop`` entry naming a recording that is gone.
+it leaves a ``stop`` entry naming a recording that is gone. A recording
+offloaded and deleted is gone too, and accounted for by its receipt
+(:mod:`.offloaded`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from camera.evidence.audit import AUDIT, verify_audit
 from camera.evidence.verify.chain import OnCard
 from camera.evidence.verify.findings import show, show_name
+from camera.evidence.verify.offloaded import Offloaded
 from camera.evidence.verify.rules import SHA256, TEXT
 
 #: The events that vouch for a recording's manifest, and how to say when.
@@ -62,8 +66,15 @@ def check_audit_log(
     storage: Path,
     card: dict[str, OnCard],
     keys: dict[str, ec.EllipticCurvePublicKey],
+    offloaded: Mapping[str, Offloaded] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """(problems, notes): the log's own integrity, then the log against the card."""
+    """(problems, notes): the log's own integrity, then the log against the card.
+
+    ``offloaded``: recordings gone from the card that a receipt and the log's
+    ``offloaded``/``deleted`` entries vouch for; not missing, if the receipt
+    names the manifest the log recorded.
+    """
+    offloaded = offloaded or {}
     path = storage / AUDIT
     if not path.exists():
         if any(rec.signed for rec in card.values()):
@@ -84,7 +95,11 @@ def check_audit_log(
         where = f"{AUDIT} line {v.line}: recording {show_name(rec_id)} {VOUCHING[v.event]} at "
         where += show_name(v.utc) if isinstance(v.utc, str) else show(v.utc)
         rec = card.get(rec_id)
-        if rec is None:
+        gone = offloaded.get(rec_id) if rec is None else None
+        if gone is not None:
+            if gone.manifest_sha256 != v.manifest_sha256:
+                problems.append(f"{where}: offloaded with another manifest than the one recorded")
+        elif rec is None:
             problems.append(f"{where} is missing (deleted?)")
         elif rec.manifest_sha256 is None:
             problems.append(f"{where}: its manifest is missing or unreadable")

@@ -6,6 +6,8 @@ recording of a device on the card must name the one before it with that
 manifest's exact bytes; a link naming a recording that is not there means
 recordings were removed in between. The first one may name a recording that
 is not on this card: an earlier card, or recordings offloaded (a note).
+A link to a recording that was offloaded and deleted holds when its kept
+receipt and the audit log vouch for it (:mod:`.offloaded`).
 
 Recordings without a manifest (interrupted, not yet recovered) are not in
 the chain: the firmware skips them when it links the next one.
@@ -14,6 +16,7 @@ the chain: the firmware skips them when it links the next one.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 from camera.evidence.records import MANIFEST
 from camera.evidence.verify.files import Unreadable, load_manifest, sha256_file
 from camera.evidence.verify.findings import show_name
+from camera.evidence.verify.offloaded import Offloaded
 from camera.evidence.verify.rules import PREVIOUS
 
 #: ``<device-id>_<YYYYmmddTHHMMSSZ>_<counter>`` (camera.evidence.custody).
@@ -85,8 +89,15 @@ def _link(card: OnCard) -> tuple[str, str] | bool | None:
     return previous["recording_id"], previous["manifest_sha256"]
 
 
-def check_chain(card: dict[str, OnCard]) -> tuple[list[str], list[str]]:
-    """(problems, notes) for every device's chain of recordings on the card."""
+def check_chain(
+    card: dict[str, OnCard], offloaded: Mapping[str, Offloaded] | None = None
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) for every device's chain of recordings on the card.
+
+    ``offloaded``: recordings gone from the card that a kept receipt and the
+    audit log vouch for (:mod:`.offloaded`); a link to one of them holds.
+    """
+    offloaded = offloaded or {}
     problems: list[str] = []
     notes: list[str] = []
     devices: dict[str, list[OnCard]] = {}
@@ -97,7 +108,7 @@ def check_chain(card: dict[str, OnCard]) -> tuple[list[str], list[str]]:
         recs.sort(key=lambda r: r.counter or 0)
         before: OnCard | None = None
         for rec in recs:
-            _check_link(rec, before, card, problems, notes)
+            _check_link(rec, before, card, problems, notes, offloaded)
             before = rec
     return problems, notes
 
@@ -108,6 +119,7 @@ def _check_link(
     card: dict[str, OnCard],
     problems: list[str],
     notes: list[str],
+    offloaded: Mapping[str, Offloaded] | None = None,
 ) -> None:
     link = _link(rec)
     name = show_name(rec.name)
@@ -137,6 +149,9 @@ def _check_link(
             expected = show_name(before.name) if before else "none (it is the first here)"
             problems.append(f"{name}: previous is {shown}, expected {expected} (out of order)")
         return
+    if offloaded and named in offloaded:
+        _check_offloaded(rec, before, offloaded[named], digest, problems, notes)
+        return
     if before is None:
         notes.append(f"chain starts after {shown}, not on this card: offloaded?")
         return
@@ -144,3 +159,31 @@ def _check_link(
         f"recording(s) missing between {show_name(before.name)} and {name} "
         f"({name}'s previous is {shown})"
     )
+
+
+def _check_offloaded(
+    rec: OnCard,
+    before: OnCard | None,
+    gone: Offloaded,
+    digest: str,
+    problems: list[str],
+    notes: list[str],
+) -> None:
+    """A link to a recording that left through an offload: its receipt must name that manifest."""
+    name, shown = show_name(rec.name), show_name(gone.recording_id)
+    if gone.manifest_sha256 != digest:
+        problems.append(
+            f"{name}: previous names {shown} with manifest sha256 {digest[:16]}..., but its "
+            f"receipt names {gone.manifest_sha256[:16]}..."
+        )
+        return
+    m = RECORDING_NAME.fullmatch(gone.recording_id)
+    counter = int(m.group("counter")) if m else None
+    earlier = before.counter if before is not None else None
+    if counter is not None and earlier is not None and counter <= earlier:
+        problems.append(
+            f"{name}: previous is {shown}, which comes before {show_name(before.name)} "
+            "(out of order)"
+        )
+        return
+    notes.append(f"{name}: previous {shown} was offloaded and deleted, {gone.vouched()}")

@@ -15,10 +15,12 @@ from pathlib import Path
 from camera.evidence.verify.audit_log import check_audit_log
 from camera.evidence.verify.chain import check_chain, read_card
 from camera.evidence.verify.findings import show
+from camera.evidence.verify.offloaded import offload_evidence
 from camera.evidence.verify.trust import KeySet
 
 CHAIN = "chain"
 AUDIT_LOG = "audit log"
+RECEIPTS = "receipts"
 
 
 @dataclass
@@ -38,17 +40,23 @@ class StorageReport:
 def verify_storage(storage: Path, recordings: list[Path], keys: KeySet) -> list[StorageReport]:
     """The chain of ``recordings`` (all of the storage's) and the audit log beside them.
 
+    A storage that has offloaded (it has ``receipts/``) gets a third check,
+    ``receipts``: the receipts that vouch for recordings no longer on the card.
     Never raises: like verify_recording, an internal error is a finding.
     """
     chain = StorageReport(storage, CHAIN)
     audit = StorageReport(storage, AUDIT_LOG)
+    receipts = StorageReport(storage, RECEIPTS)
+    evidence = None
     try:
         card = read_card(recordings)
-        chain.problems, chain.notes = check_chain(card)
-        audit.problems, audit.notes = check_audit_log(storage, card, keys.keys)
+        evidence = offload_evidence(storage, set(card), keys.keys)
+        receipts.problems, receipts.notes = evidence.problems, evidence.notes
+        chain.problems, chain.notes = check_chain(card, evidence.offloaded)
+        audit.problems, audit.notes = check_audit_log(storage, card, keys.keys, evidence.offloaded)
         keys.used.update(keys.keys)  # the audit log's checkpoints rely on all of them
     except Exception as exc:
         chain.problems.append(
             f"internal error while verifying: {type(exc).__name__}: {show(str(exc))}"
         )
-    return [chain, audit]
+    return [chain, audit] + ([receipts] if evidence is not None and evidence.present else [])

@@ -1,0 +1,1 @@
+"""The evidence store (bodycam server): ingest that verifies, receipts, retention."""
