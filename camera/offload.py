@@ -309,8 +309,10 @@ class Offloader:
         if not self.delete:
             outcome.reason = "partly deleted by an interrupted offload"
             return outcome
-        self._delete(rec, stored.sha256, history)
-        outcome.deleted = True
+        named = stored.receipt.get("files")
+        kept = self._delete(rec, stored.sha256, history, named if isinstance(named, dict) else ())
+        outcome.deleted = kept is None
+        outcome.reason = kept or ""
         return outcome
 
     def _finish_deletions(self, history: _History) -> None:
@@ -394,8 +396,9 @@ class Offloader:
             history.offloaded.add((rec.name, sha))
         outcome = Outcome(rec.name, offloaded=True, receipt_sha256=sha)
         if self.delete:
-            self._delete(rec, sha, history)
-            outcome.deleted = True
+            kept = self._delete(rec, sha, history, files)
+            outcome.deleted = kept is None
+            outcome.reason = kept or ""
         return outcome
 
     def _send(self, rec: OnCamera, name: str, sha: str, report: OffloadReport) -> None:
@@ -406,7 +409,20 @@ class Offloader:
         else:
             report.files_held += 1
 
-    def _delete(self, rec: OnCamera, receipt_sha: str, history: _History) -> None:
+    def _delete(
+        self, rec: OnCamera, receipt_sha: str, history: _History, named: Collection[str]
+    ) -> str | None:
+        """Delete the recording; None once done, else why it was kept instead.
+
+        Only files the receipt names go: one that appeared after the upload
+        (whatever put it there) was never sent, so the directory stays.
+        """
+        extra = sorted(set(os.listdir(rec.path)) - set(named))
+        if extra:
+            return (
+                f"{', '.join(extra)} appeared after the upload and is not in the receipt; "
+                "nothing deleted"
+            )
         if rec.name not in history.deleting:
             self._record(DELETING, recording_id=rec.name, receipt_sha256=receipt_sha)
             history.deleting.add(rec.name)
@@ -414,6 +430,7 @@ class Offloader:
         if rec.name not in history.deleted:
             self._record(DELETED, recording_id=rec.name, receipt_sha256=receipt_sha)
             history.deleted.add(rec.name)
+        return None
 
     def _record(self, event: str, **fields: Any) -> None:
         if self._audit is None:

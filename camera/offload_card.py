@@ -26,6 +26,7 @@ from pathlib import Path
 from camera.evidence.custody import recording_pattern
 from camera.evidence.records import JOURNAL, MANIFEST
 from camera.evidence.verify.chain import RECORDING_NAME
+from hal.storage import fsync_dir
 
 _CHUNK = 1 << 20
 
@@ -96,14 +97,6 @@ def recording_files(path: Path) -> dict[str, str]:
             raise NotUploadable(f"{name} is a {kind}, not a file a recording holds")
         out[name] = file_sha256(path / name)
     return out
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def delete_recording(path: Path) -> None:

@@ -16,18 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hal.storage import fsync_dir
 from server import audit
 from server.meta import Meta, rejections
 
 __all__ = ["keep_rejected"]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _last_on_disk(folder: Path) -> int:
@@ -76,9 +69,9 @@ def keep_rejected(
         new_folder = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         if new_folder:
-            _fsync_dir(area)
+            fsync_dir(area)
         os.rename(staged, folder / str(n))
-        _fsync_dir(folder)
+        fsync_dir(folder)
         conn.execute(
             rejections.insert().values(
                 recording=recording,

@@ -84,9 +84,20 @@ def test_memory_bench_runs_a_child_and_reports_its_samples(tmp_path: Path) -> No
     result = memory.run(_args(memory), tmp_path)
 
     by_key = _check(
-        result.figures, {"memory.steady_rss_over_budget": "x", "memory.rss_growth_mb": "MB"}
+        result.figures,
+        {
+            "memory.steady_rss_over_budget": "x",
+            "memory.steady_anon_mb": "MB",  # Linux: /proc/self/status splits the RSS
+            "memory.rss_growth_mb": "MB",
+        },
     )
     child = result.details["child"]
+    split = child["steady_split_mb"]
+    anon = by_key["memory.steady_anon_mb"]
+    assert anon.samples == [split["anon"]] and anon.base == [split["file"]]
+    # The split adds up to the steady sample (taken a moment apart, so within 1 MB).
+    assert abs(split["anon"] + split["file"] + split["shmem"] - child["samples"][-1]["rss_mb"]) < 1
+    assert split["anon"] > child["arena_mb"]  # the arena is anonymous and resident
     assert child["resolution"] == "640x360" and child["arena_mb"] == 64.0
     times = [s["t"] for s in child["samples"]]
     assert times == sorted(times) and times[0] == 0.0 and times[-1] == 30.0

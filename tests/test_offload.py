@@ -28,7 +28,7 @@ from camera.evidence.canonical import canonical
 from camera.evidence.keys import generate_key, load_public_key
 from camera.evidence.receipts import RECEIPTS
 from camera.offload import Offloader
-from camera.offload_http import RetryPolicy
+from camera.offload_http import EvidenceServer, RetryPolicy
 from tests.offload_support import (
     DEVICE,
     Counting,
@@ -362,6 +362,30 @@ def test_a_crash_between_receipt_and_delete_commits_again_and_deletes(
     assert (storage / RECEIPTS / f"{names[0]}.json").read_bytes() == kept  # the same receipt
     assert [e["recording_id"] for e in events(storage, "offloaded")] == names
     assert [e["recording_id"] for e in events(storage, "deleted")] == names
+
+
+def test_a_file_that_appears_after_the_upload_keeps_the_recording(
+    storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what the receipt names may go: a file never sent keeps its directory."""
+    names = ids(storage)
+    real_commit = EvidenceServer.commit
+
+    def commit(self: EvidenceServer, recording: str, files: dict[str, str]) -> Any:
+        receipt = real_commit(self, recording, files)
+        if recording == names[0]:
+            (storage / recording / "late.bin").write_bytes(b"written after the upload")
+        return receipt
+
+    monkeypatch.setattr(EvidenceServer, "commit", commit)
+    with live_server(tmp_path / "data", enroll_from=storage) as srv:
+        report = offloader(storage, srv).run()
+    first = report.outcomes[0]
+    assert first.offloaded and not first.deleted
+    assert "late.bin appeared after the upload" in first.reason
+    assert ids(storage) == names[:1]  # the others went
+    assert (storage / names[0] / "late.bin").exists()
+    assert [e["recording_id"] for e in events(storage, "deleting")] == names[1:]
 
 
 def test_a_crash_mid_delete_is_finished_from_the_kept_receipt(

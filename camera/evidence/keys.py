@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from camera.errors import InputError
-from hal.storage import Storage
+from hal.storage import Storage, fsync_dir
 
 __all__ = [
     "P256_ORDER",
@@ -181,14 +181,6 @@ def _parse_private(where: str, data: bytes) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_temp(path: Path, data: bytes, mode: int) -> Path:
     """``data`` in a fresh temp file beside ``path``, at ``mode``, fsync'ed."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -225,7 +217,7 @@ def _place(tmp: Path, path: Path, replace: bool) -> bool:
             os.replace(tmp, path)
         else:
             tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return True
 
 

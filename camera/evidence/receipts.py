@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from camera.evidence.canonical import canonical, check_document
 from camera.evidence.records import MANIFEST
+from hal.storage import fsync_dir
 
 __all__ = [
     "DELETED",
@@ -131,14 +132,6 @@ def _difference(named: Mapping[str, str], held: Mapping[str, str]) -> str:
     return "; ".join(parts)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_receipt(storage: str | os.PathLike[str], receipt: Mapping[str, Any]) -> Path:
     """Keep ``receipt`` durably as ``receipts/<recording>.json`` (temp, fsync, rename, fsync).
 
@@ -151,7 +144,7 @@ def write_receipt(storage: str | os.PathLike[str], receipt: Mapping[str, Any]) -
     folder = path.parent
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
-        _fsync_dir(folder.parent)
+        fsync_dir(folder.parent)
     try:
         old = path.read_bytes()
     except FileNotFoundError:
@@ -171,7 +164,7 @@ def write_receipt(storage: str | os.PathLike[str], receipt: Mapping[str, Any]) -
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return path
 
 

@@ -93,11 +93,16 @@ def structure_problems(m: Any) -> list[str]:
     return problems
 
 
-def from_manifest(directory: Path, m: dict[str, Any], keys: KeySet) -> Inspection:
-    """Describe a recording whose manifest passed :func:`structure_problems`."""
+def describe(m: dict[str, Any], keys: KeySet, label: str, where: Path) -> Inspection:
+    """Describe a recording from its manifest alone (passed :func:`structure_problems`).
+
+    ``label`` is shown as its path, ``where`` names where its keys were looked
+    for. The review page describes a stored recording with this, with no
+    directory to look at; :func:`from_manifest` adds what is on disk.
+    """
     recovery = m.get("recovery")
     insp = Inspection(
-        path=str(directory),
+        path=label,
         status=Status.COMPLETE if recovery is None else Status.RECOVERED,
         pre_event_seconds=m["pre_event_seconds"],
         dropped_frames=m["dropped_frames"],
@@ -116,9 +121,16 @@ def from_manifest(directory: Path, m: dict[str, Any], keys: KeySet) -> Inspectio
     insp.frames, insp.first_frame, insp.last_frame = m["frames"], m["first_frame"], m["last_frame"]
     insp.start_time, insp.end_time = m["start_time"], m["end_time"]
     timeline.duration(insp)
-    tails = [t["file"] for t in recovery["tails"]] if recovery is not None else []
-    insp.disk = compare(directory, [(s["file"], s["bytes"]) for s in m["segments"]], tails)
-    insp.signature = check_signature(m, keys, directory.parent)
+    insp.signature = check_signature(m, keys, where)
     check_manifest(m, insp.problems)  # what does not add up (the fields are known sound)
     check_place(m, insp.problems)  # a track out of order, or beyond the recording
+    return insp
+
+
+def from_manifest(directory: Path, m: dict[str, Any], keys: KeySet) -> Inspection:
+    """Describe a recording whose manifest passed :func:`structure_problems`, and its files."""
+    insp = describe(m, keys, str(directory), directory.parent)
+    recovery = m.get("recovery")
+    tails = [t["file"] for t in recovery["tails"]] if recovery is not None else []
+    insp.disk = compare(directory, [(s["file"], s["bytes"]) for s in m["segments"]], tails)
     return insp

@@ -41,6 +41,19 @@ _sync_file_range = _find_sync_file_range()
 SYNC_FILE_RANGE_WRITE = 2
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries durable: a created, renamed or removed name survives power loss.
+
+    The one implementation for the firmware, the offload and the evidence
+    store (an interface module, so camera/ and server/ may use it).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class DurableFile:
     """A write-only binary file on a raw fd: no hidden buffering, explicit sync."""
 

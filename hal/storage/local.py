@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from hal.storage import DurableFile, Storage, StorageGuard
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from hal.storage import DurableFile, Storage, StorageGuard, fsync_dir
 
 
 class LocalStorage(Storage):

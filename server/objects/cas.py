@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from hal.storage import fsync_dir
 from server.objects import HashMismatch, Locked, Mode, ObjectStore, StoreFull
 
 __all__ = ["DEFAULT_RESERVE", "CasStore"]
@@ -55,14 +56,6 @@ def _check_sha(sha256: str) -> str:
     if not isinstance(sha256, str) or not _HEX64.fullmatch(sha256):
         raise ValueError(f"expected a sha256 as 64 lowercase hex digits, got {sha256!r}")
     return sha256
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _utc(when: datetime) -> str:
@@ -211,12 +204,12 @@ class CasStore(ObjectStore):
             except FileExistsError:
                 pass
         for folder in made:
-            _fsync_dir(folder.parent)
+            fsync_dir(folder.parent)
         try:
             os.link(tmp, target)  # never clobbers: EEXIST if the object appeared meanwhile
         except FileExistsError:
             return False  # stored by a concurrent upload of the same bytes
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return True
 
     # -- retention -------------------------------------------------------------
@@ -269,7 +262,7 @@ class CasStore(ObjectStore):
                         "deleting it needs bypass_governance"
                     )
             target.unlink()  # FileNotFoundError if absent
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             self._locks.execute("DELETE FROM locks WHERE sha256 = ?", (sha256,))
 
     def close(self) -> None:

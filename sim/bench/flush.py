@@ -50,7 +50,7 @@ from camera.device import Device
 from camera.evidence.records import JOURNAL, SEGMENT_PREFIX
 from camera.evidence.verify import verify_recording
 from camera.evidence.verify.trust import keys_beside
-from hal.storage.local import fsync_dir
+from hal.storage import fsync_dir
 from sim.bench.figure import Figure, Goal
 from sim.bench.suite import BenchResult
 from sim.trigger_bench import INPUT, Driver
