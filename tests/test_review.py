@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,10 +65,8 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def checked(catalog: StorageCatalog) -> StorageCatalog:
     """The catalog once its background check has reached every recording (with a deadline)."""
     catalog.entries()  # asks for the check
-    deadline = time.monotonic() + DEADLINE
-    while catalog.checking():
-        assert time.monotonic() < deadline, "the background check did not finish"
-        time.sleep(0.05)
+    assert catalog.wait_checked(DEADLINE), "the background check did not finish"
+    assert not catalog.checking()
     return catalog
 
 

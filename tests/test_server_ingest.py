@@ -21,10 +21,11 @@ import json
 import os
 import re
 import socket
-import time
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,6 +38,7 @@ from server.audit import verify_audit
 from server.datadir import open_server
 from server.enroll import enroll
 from server.meta import audit, objects, recordings, rejections
+from server.objects.cas import CasStore
 from tests.server_support import (
     DEVICE,
     Camera,
@@ -115,11 +117,20 @@ def table(live: Live, which: object) -> list[dict[str, object]]:
         return [dict(r._mapping) for r in conn.execute(select(which))]  # type: ignore[arg-type]
 
 
-def wait_for(condition: object, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
-        time.sleep(0.01)
+def watch_puts(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Events the server's thread sets when the store's put begins, and once it has ended."""
+    began, ended = threading.Event(), threading.Event()
+    real = CasStore.put
+
+    def put(self: CasStore, *args: Any, **kwargs: Any) -> bool:
+        began.set()
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(CasStore, "put", put)
+    return began, ended
 
 
 def flip_byte(path: Path, at: int | None = None) -> None:
@@ -436,28 +447,31 @@ def test_an_older_manifest_contradicting_a_held_successor_is_rejected(
 # -- the link and the disk ------------------------------------------------------------------
 @EMBEDDED_ONLY
 def test_a_truncated_upload_keeps_nothing(
-    live: Live, camera: Camera, data: Path, recs: list[Path]
+    live: Live, camera: Camera, data: Path, recs: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    began, ended = watch_puts(monkeypatch)
     body = (recs[0] / "segment-0000.ts").read_bytes()
     tmp = data / "objects" / "tmp"
     sock = start_raw_put(live, 0, body, len(body) // 2)
-    wait_for(lambda: os.listdir(tmp), "the upload reaches the store")
+    assert began.wait(DEADLINE), "the upload did not reach the store"
     sock.close()  # the camera goes away mid-segment
-    wait_for(lambda: not os.listdir(tmp), "the partial upload is removed")
+    assert ended.wait(DEADLINE), "the store did not end the cut upload"
+    assert os.listdir(tmp) == []  # the partial upload is removed
     assert camera.head(hashlib.sha256(body).hexdigest()).status_code == 404
     assert table(live, objects) == []
 
 
 @EMBEDDED_ONLY
 def test_past_the_upload_cap_the_answer_is_503_with_retry_after(
-    tmp_path: Path, data: Path, recs: list[Path]
+    tmp_path: Path, data: Path, recs: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    began, _ = watch_puts(monkeypatch)
     config = tmp_path / "server.toml"
     config.write_text("[limits]\nuploads = 1\nretry_after = 7\n")
     with live_server(data, config) as running, httpx.Client(base_url=running.url) as client:
         body = (recs[0] / "segment-0000.ts").read_bytes()
         sock = start_raw_put(running, 0, body, 1000)
-        wait_for(lambda: os.listdir(data / "objects" / "tmp"), "the first upload is under way")
+        assert began.wait(DEADLINE), "the first upload is not under way"
         busy = Camera(client, device_key()).put((recs[0] / "segment-0001.ts").read_bytes())
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "7"
         assert busy.json() == {"error": "busy: 1 uploads in progress; retry"}

@@ -101,6 +101,16 @@ class _Verifier(threading.Thread):
             held = self._checks
         return held[1] if held is not None and held[0] == wanted else None
 
+    def wait_checked(self, timeout: float) -> bool:
+        """Until every wanted recording and the storage checks are done; False at the timeout."""
+
+        def done() -> bool:
+            wanted = tuple(sorted(self._wanted.items()))
+            return self._checks is not None and self._checks[0] == wanted
+
+        with self._lock:
+            return self._wake.wait_for(done, timeout)
+
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
@@ -127,6 +137,7 @@ class _Verifier(threading.Thread):
                 found = self._storage_checks([n for n, _ in fp])
                 with self._lock:
                     self._checks = (fp, found)
+                    self._wake.notify_all()  # whoever waits in wait_checked()
                 continue
             report = verify_recording(self.storage / name, keys_beside(self.storage))
             if report.ok:
@@ -229,6 +240,10 @@ class StorageCatalog(Catalog):
     def checking(self) -> bool:
         """Whether a check is still running or queued (the page polls until it is not)."""
         return self._verifier.checks() is None
+
+    def wait_checked(self, timeout: float) -> bool:
+        """Until the background check has reached every recording; False at the timeout."""
+        return self._verifier.wait_checked(timeout)
 
     # -- files ------------------------------------------------------------------------------
     def open_file(self, entry: Entry, name: str) -> Path | BinaryIO | None:
